@@ -1,0 +1,116 @@
+"""Requests a task sends to a model, and the responses it gets back.
+
+Text form uses ``str``; token-id form (tasks with their own vocabulary) uses tuples of ints. A request is a
+fact about one item, so it never depends on batch composition, mesh or process count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+Tokens = tuple[int, ...]
+TextOrTokens = str | Tokens
+
+
+def _as_tokens_or_text(value: Any, field: str) -> TextOrTokens:
+    if isinstance(value, str):
+        return value
+    try:
+        return tuple(int(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{field} must be a str or a sequence of token ids, got {type(value).__name__}") from exc
+
+
+@dataclasses.dataclass(frozen=True)
+class Loglikelihood:
+    """Log-probability of ``continuation`` given ``context``, and whether it is the greedy continuation."""
+
+    context: TextOrTokens
+    continuation: TextOrTokens
+    kind: Literal["loglikelihood"] = dataclasses.field(default="loglikelihood", init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "context", _as_tokens_or_text(self.context, "context"))
+        object.__setattr__(self, "continuation", _as_tokens_or_text(self.continuation, "continuation"))
+
+
+@dataclasses.dataclass(frozen=True)
+class LoglikelihoodRolling:
+    """Log-probability of a whole text (perplexity-style), scored in context-length windows."""
+
+    text: TextOrTokens
+    kind: Literal["loglikelihood_rolling"] = dataclasses.field(default="loglikelihood_rolling", init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "text", _as_tokens_or_text(self.text, "text"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Generate:
+    """Generate up to ``max_new_tokens`` after ``context``; stop at EOS or at any of ``until``.
+
+    ``until`` holds stop strings (text form) or stop token ids (token form). ``key`` names the item for its
+    PRNG stream; the host fills it with the task and item id so sampling does not depend on batching.
+    """
+
+    context: TextOrTokens
+    until: tuple[Any, ...] = ()
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+    key: str = ""
+    kind: Literal["generate"] = dataclasses.field(default="generate", init=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "context", _as_tokens_or_text(self.context, "context"))
+        object.__setattr__(self, "until", tuple(self.until))
+        if self.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+
+
+Request = Loglikelihood | LoglikelihoodRolling | Generate
+REQUEST_KINDS = ("loglikelihood", "loglikelihood_rolling", "generate")
+
+
+@dataclasses.dataclass(frozen=True)
+class LoglikelihoodResult:
+    """Response to :class:`Loglikelihood`: summed log-prob, greedy flag, continuation length in tokens."""
+
+    logprob: float
+    is_greedy: bool
+    num_tokens: int
+    truncated: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RollingResult:
+    """Response to :class:`LoglikelihoodRolling`: summed log-prob and scored token count."""
+
+    logprob: float
+    num_tokens: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Generation:
+    """Response to :class:`Generate`: text (text form) or None, the new token ids, and why it stopped."""
+
+    text: str | None
+    tokens: Tokens
+    finish_reason: Literal["stop", "eos", "length"]
+    truncated: int = 0
+
+
+Response = LoglikelihoodResult | RollingResult | Generation
+
+
+def to_json(obj: Request | Response) -> dict[str, Any]:
+    """A JSON-ready dict of a request or response (tuples become lists)."""
+    out = dataclasses.asdict(obj)
+    if "kind" not in out:
+        out["kind"] = type(obj).__name__
+    return out

@@ -1,0 +1,87 @@
+"""The Task base class: what a task plugin subclasses and registers.
+
+A task declares its data (a procedural generator or a reader of a manual directory, both turned into a
+TFDS array_record dataset by the host), how an example becomes requests, how responses are scored, and how
+per-item scores aggregate. Tasks that need a custom protocol override :meth:`Task.evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ml_collections import ConfigDict
+
+from evalkit.api.requests import Request, Response
+
+if TYPE_CHECKING:
+    from evalkit.api.model import ModelHandle
+
+Example = dict[str, Any]
+Record = dict[str, Any]
+
+
+class Task:
+    """Base class for tasks. Subclass it, set ``name``, and register an instance.
+
+    Examples are JSON-serialisable dicts with a unique string ``"id"``; an optional ``"groups"`` dict
+    (e.g. ``{"length": "12"}``) drives grouped aggregation.
+    """
+
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = "1"
+    description: ClassVar[str] = ""
+    #: score name -> registered metric name used to aggregate it (scores not listed use "mean").
+    metrics: ClassVar[Mapping[str, str]] = {}
+    #: whether the task reads files from a manual directory (``manual_dir`` in its config).
+    needs_manual_dir: ClassVar[bool] = False
+    #: how to obtain the data, shown when the manual directory is missing.
+    manual_instructions: ClassVar[str] = ""
+
+    # --- configuration ---------------------------------------------------------------------------
+
+    def default_config(self) -> ConfigDict:
+        """The task's config with every key it accepts; run configs may only override these keys."""
+        return ConfigDict()
+
+    def validate_config(self, config: ConfigDict) -> None:
+        """Raise ``evalkit.UserError`` naming the fix if ``config`` is unusable (before any work starts)."""
+
+    # --- data ------------------------------------------------------------------------------------
+
+    def generate(self, config: ConfigDict) -> Iterable[Example]:
+        """Procedural data: yield the evaluation examples, deterministically from ``config`` (its seed)."""
+        raise NotImplementedError
+
+    def read_manual(self, config: ConfigDict, manual_dir: str) -> Iterable[Example]:
+        """File-based data: yield the evaluation examples read from ``manual_dir``."""
+        raise NotImplementedError
+
+    # --- evaluation ------------------------------------------------------------------------------
+
+    def requests(self, example: Example, config: ConfigDict) -> Sequence[Request]:
+        """The requests one example needs (any mix of kinds)."""
+        raise NotImplementedError
+
+    def score(self, example: Example, responses: Sequence[Response], config: ConfigDict) -> Mapping[str, float]:
+        """Per-item scores from the responses to :meth:`requests` (same order)."""
+        raise NotImplementedError
+
+    def evaluate(
+        self, handle: ModelHandle, examples: Sequence[Example], config: ConfigDict
+    ) -> Iterator[Record] | None:
+        """Custom protocol: yield one record per example (``{"id", "scores", ...}``), or return None.
+
+        Returning None (the default) means the host's request/score loop evaluates the task.
+        """
+        return None
+
+    def summarize(self, records: Sequence[Record], config: ConfigDict) -> Mapping[str, Any]:
+        """Task-level figures beyond per-score means (e.g. the longest length with exact match >= 0.95)."""
+        return {}
+
+    # --- probe models ------------------------------------------------------------------------------
+
+    def training_stream(self, config: ConfigDict, seed: int) -> Iterator[Sequence[int]] | None:
+        """Token-id training documents for probe models, or None if the task does not train probes."""
+        return None

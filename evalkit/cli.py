@@ -1,0 +1,146 @@
+"""The ``evalkit`` command line: run, list, plugins (and score / train / convert from the runtime).
+
+User errors print one sentence and exit 2 (``--debug`` shows the traceback); a run with a failed task
+exits 1. Importing this module does not import jax.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from evalkit.errors import UserError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="evalkit", description="Evaluate how language models generalize.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the tasks of a config", description=(
+        "Run CONFIG (a Python file with get_config(), optionally path.py:ARG). Override any key with "
+        "--config.KEY.SUBKEY=VALUE."))
+    run.add_argument("config", help="path/to/config.py[:arg]")
+    run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+
+    lst = sub.add_parser("list", help="list registered tasks, models, metrics or reporters")
+    lst.add_argument("kind", choices=["tasks", "models", "metrics", "reporters"])
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+
+    plugins = sub.add_parser("plugins", help="list installed plugins and what each registered")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+
+    for _name, module in _EXTRA_COMMANDS.items():
+        __import__(module, fromlist=["add_parser"]).add_parser(sub)
+    return p
+
+
+# Subcommands that live next to the code they drive (loaded lazily so --help stays jax-free).
+_EXTRA_COMMANDS: dict[str, str] = {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        from evalkit.config import split_overrides
+
+        overrides, rest = split_overrides(argv)
+        args = _parser().parse_args(rest)
+        if overrides and args.command not in ("run", "train"):
+            raise UserError(f"--config.* overrides only apply to `evalkit run` and `evalkit train`, not `{args.command}`")
+        return _dispatch(args, overrides)
+    except UserError as exc:
+        if debug:
+            raise
+        print(f"evalkit: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("evalkit: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, overrides: dict[str, str]) -> int:
+    from evalkit.plugins import get_host
+
+    host = get_host()
+    if args.command == "list":
+        return cmd_list(host, args.kind, args.json)
+    if args.command == "plugins":
+        return cmd_plugins(host, args.json)
+    if args.command == "run":
+        return cmd_run(host, args.config, overrides, args.print_config)
+    return args.func(args, overrides)
+
+
+def cmd_list(host, kind: str, as_json: bool) -> int:
+    reg = host.registry(kind)
+    items = []
+    for name in reg.names():
+        obj = reg.get(name)
+        item = {"name": name, "plugin": reg.plugin_of(name), "description": getattr(obj, "description", "")}
+        if kind == "tasks":
+            item["version"] = obj.version
+            item["config"] = obj.default_config().to_dict()
+        items.append(item)
+    if as_json:
+        print(json.dumps(items, indent=2, default=str))
+    else:
+        for it in items:
+            print(f"{it['name']:<28} {it['plugin']:<32} {it['description']}")
+    return 0
+
+
+def cmd_plugins(host, as_json: bool) -> int:
+    info = host.plugins_info()
+    if as_json:
+        print(json.dumps(info, indent=2))
+    else:
+        for p in info:
+            regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registered"].items())
+            print(f"{p['name']} ({p['distribution']} {p['version']})  {regs}")
+    return 0
+
+
+def cmd_run(host, spec: str, overrides: dict[str, str], print_only: bool = False) -> int:
+    from evalkit.config import load_config_file
+    from evalkit.resolve import resolve_run
+
+    resolved = resolve_run(load_config_file(spec), overrides, host)
+    cfg = resolved.config
+    print(json.dumps({"config_hash": resolved.run_hash, "config": cfg.to_dict()}, indent=2, default=str))
+    if print_only:
+        return 0
+    return run_resolved(host, resolved)
+
+
+def run_resolved(host, resolved) -> int:
+    """Prepare data, load the model, evaluate, report. Returns the exit status."""
+    from evalkit.runner import execute, prepare_data
+
+    cfg = resolved.config
+    run_dir = Path(cfg.output_dir)
+    reporters = [host.registry("reporters").get(name) for name in cfg.reporters]
+    examples = prepare_data(resolved)
+    try:
+        handle = resolved.model.load(cfg.model, cfg.runtime)
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a model plugin failing to build is a config problem
+        raise UserError(f"model {cfg.model.name!r} failed to load ({type(exc).__name__}: {exc}); check config.model") from exc
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results = execute(resolved, host, examples, handle)
+    from evalkit.runner import process_index
+
+    if process_index() == 0:
+        for reporter in reporters:
+            reporter.report(results, run_dir)
+        print(f"\nresults: {run_dir / 'results.json'}")
+    failed = [label for label, t in results["tasks"].items() if t["status"] != "ok"]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""evalkit's own plugins, registered exactly like third-party ones."""

@@ -1,0 +1,66 @@
+"""Plain-text and Markdown tables of a results.json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.4g}" if abs(x) >= 1e-3 or x == 0 else f"{x:.2e}"
+    return str(x)
+
+
+def metric_rows(results: Mapping[str, Any]) -> list[list[str]]:
+    """One row per (task, score): task, score, value, 95% CI, n — failed tasks show their error."""
+    rows = []
+    for label, t in results.get("tasks", {}).items():
+        if t.get("status") != "ok":
+            rows.append([label, "FAILED", t.get("error", ""), "", ""])
+            continue
+        for score, m in t.get("metrics", {}).items():
+            rows.append([label, score, _fmt(m["value"]), f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]", str(m["n"])])
+        for key, value in t.get("summary", {}).items():
+            if isinstance(value, int | float | str):
+                rows.append([label, key, _fmt(value), "", ""])
+    return rows
+
+
+def group_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) per task and group key: one column per score, one row per group value."""
+    out = []
+    for label, t in results.get("tasks", {}).items():
+        for gkey, values in (t.get("groups") or {}).items():
+            scores = sorted({s for v in values.values() for s in v})
+            rows = [[gval] + [_fmt(v[s]["value"]) + f" ±{_fmt((v[s]['ci_high'] - v[s]['ci_low']) / 2)}"
+                              if s in v else "" for s in scores] + [str(max((v[s]["n"] for s in v), default=0))]
+                    for gval, v in values.items()]
+            out.append((f"{label} by {gkey}", [gkey, *scores, "n"], rows))
+    return out
+
+
+HEADER = ["task", "score", "value", "95% CI", "n"]
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    esc = lambda c: str(c).replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| " + " | ".join(esc(c) for c in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def markdown_report(results: Mapping[str, Any]) -> str:
+    model = results.get("model", {})
+    parts = [f"# evalkit results: {model.get('name', '?')}", "",
+             f"run hash `{results.get('run_hash', '')}`, evalkit {results.get('evalkit_version', '')}, "
+             f"{results.get('created', '')}", "", markdown_table(HEADER, metric_rows(results))]
+    for title, header, rows in group_tables(results):
+        parts += ["", f"## {title}", "", markdown_table(header, rows)]
+    return "\n".join(parts) + "\n"

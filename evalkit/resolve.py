@@ -1,0 +1,124 @@
+"""Resolve a run: config file + plugin defaults + overrides -> a locked config, its tasks and model."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+from collections.abc import Mapping
+
+from ml_collections import ConfigDict
+
+from evalkit.api import ModelSpec, Task
+from evalkit.config import (
+    RUN_KEYS,
+    _unknown_key_message,
+    apply_overrides,
+    config_hash,
+    hashable_view,
+    merge_into,
+    run_defaults,
+)
+from evalkit.errors import PluginError, UserError
+from evalkit.plugins import PluginHost
+from evalkit.results.schema import stable_hash
+
+
+@dataclasses.dataclass
+class TaskEntry:
+    """One task of a run: its label in the config, the registered task, its resolved config and hashes."""
+
+    label: str
+    task: Task
+    plugin: str
+    config: ConfigDict
+    config_hash: str  # identifies this task's per-item records (task, version, config, model, seed)
+    data_hash: str  # identifies its dataset (task, version, config)
+
+
+@dataclasses.dataclass
+class ResolvedRun:
+    config: ConfigDict
+    run_hash: str
+    model: ModelSpec
+    model_plugin: str
+    tasks: list[TaskEntry]
+    model_hash: str
+
+
+def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost) -> ResolvedRun:
+    """Merge defaults under the user's config, apply overrides, validate, lock and hash."""
+    for key in user:
+        if key not in RUN_KEYS:
+            raise UserError(_unknown_key_message(key, list(RUN_KEYS)))
+    user_dict = user.to_dict()
+    # Overrides that choose a model or a task come first, so the right defaults are merged.
+    for dotted, raw in overrides.items():
+        parts = dotted.split(".")
+        if parts == ["model", "name"]:
+            user_dict.setdefault("model", {})["name"] = raw
+        elif len(parts) == 3 and parts[0] == "tasks" and parts[2] == "task":
+            user_dict.setdefault("tasks", {}).setdefault(parts[1], {})["task"] = raw
+
+    cfg = merge_into(run_defaults(), {k: v for k, v in user_dict.items() if k not in ("model", "tasks")}, "")
+    _check_required_plugins(cfg.required_plugins, host)
+
+    models = host.registry("models")
+    model_user = dict(user_dict.get("model", {}))
+    model_name = model_user.get("name", cfg.model.name)
+    model_spec: ModelSpec = models.get(model_name)
+    model_defaults = model_spec.default_config()
+    model_defaults.name = model_name
+    cfg.model = merge_into(model_defaults, model_user, "model")
+
+    tasks = host.registry("tasks")
+    task_cfgs = ConfigDict()
+    task_objs: dict[str, Task] = {}
+    for label, task_user in (user_dict.get("tasks") or {}).items():
+        task_user = dict(task_user or {})
+        task_name = task_user.get("task", label)
+        task: Task = tasks.get(task_name)
+        for metric_name in task.metrics.values():
+            host.registry("metrics").get(metric_name)
+        defaults = task.default_config()
+        defaults.task = task_name
+        task_cfgs[label] = merge_into(defaults, task_user, f"tasks.{label}")
+        task_objs[label] = task
+    if not task_objs:
+        raise UserError("the config lists no tasks; add some under config.tasks (see `evalkit list tasks`)")
+    cfg.tasks = task_cfgs
+
+    apply_overrides(cfg, {k: v for k, v in overrides.items()})
+    for label, task in task_objs.items():
+        try:
+            task.validate_config(cfg.tasks[label])
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin bug, reported as such
+            raise PluginError(f"task {task.name!r} failed to validate its config ({type(exc).__name__}: "
+                              f"{exc}); report this to the plugin's authors") from exc
+    cfg.lock()
+
+    model_view = {k: v for k, v in hashable_view(cfg)["model"].items() if k not in model_spec.runtime_keys}
+    entries = []
+    for label, task in task_objs.items():
+        tcfg = cfg.tasks[label]
+        data_key = {"task": task.name, "version": task.version, "config": tcfg.to_dict()}
+        entries.append(TaskEntry(
+            label=label, task=task, plugin=tasks.plugin_of(task.name), config=tcfg,
+            config_hash=stable_hash({**data_key, "model": model_view, "seed": cfg.seed}),
+            data_hash=stable_hash(data_key),
+        ))
+    run_view = {**hashable_view(cfg), "model": model_view}
+    return ResolvedRun(cfg, config_hash(run_view), model_spec, models.plugin_of(model_name), entries,
+                       stable_hash(model_view))
+
+
+def _check_required_plugins(required, host: PluginHost) -> None:
+    if not required:
+        return
+    host.load()
+    have = {name for name, _ in host.pm.list_name_plugin()}
+    have |= {d.metadata["Name"] for d in importlib.metadata.distributions()}
+    missing = [r for r in required if r not in have]
+    if missing:
+        raise UserError(f"missing required plugins: {', '.join(missing)}; install them with pip")

@@ -1,0 +1,25 @@
+"""The ``results.json`` schema (versioned; documented in docs/results.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """A short hex digest of a JSON-able object, independent of key order."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def load_results(path) -> dict[str, Any]:
+    """Read a results.json and check its schema version."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"{path} has results schema version {version}; this evalkit reads {SCHEMA_VERSION}")
+    return data

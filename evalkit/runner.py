@@ -1,0 +1,210 @@
+"""Orchestrate a run: data -> model -> per-task request/score loop -> store -> aggregate -> results.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import sys
+import time
+import traceback
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+import evalkit
+from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task, UserError
+from evalkit.api.requests import to_json
+from evalkit.data import load_examples
+from evalkit.metrics import summarize_groups, summarize_scores
+from evalkit.plugins import PluginHost
+from evalkit.resolve import ResolvedRun, TaskEntry
+from evalkit.results import SCHEMA_VERSION, RecordStore, write_json_atomic
+
+
+def process_index() -> int:
+    """This process's index in a multi-host run (0 when jax is not in use)."""
+    if "jax" not in sys.modules:
+        return 0
+    import jax
+
+    return jax.process_index()
+
+
+def prepare_data(run: ResolvedRun) -> dict[str, list[Example]]:
+    """Build or read every task's examples first, so data problems stop the run before any work."""
+    return {
+        e.label: load_examples(e.task, e.config, run.config.data_dir, e.plugin, e.data_hash) for e in run.tasks
+    }
+
+
+def execute(run: ResolvedRun, host: PluginHost, examples: dict[str, list[Example]], handle: ModelHandle) -> dict:
+    """Evaluate every task (a failing task is recorded and the rest go on); write results.json."""
+    cfg = run.config
+    run_dir = Path(cfg.output_dir)
+    writer = process_index() == 0
+    start = time.perf_counter()
+    host.pm.hook.evalkit_run_start(run_dir=str(run_dir), config=cfg.to_dict())
+    metrics = host.registry("metrics")
+    task_results = {}
+    for entry in run.tasks:
+        try:
+            summary = run_task(entry, examples[entry.label], handle, run_dir, cfg, metrics, writer, host)
+        except Exception as exc:  # noqa: BLE001 - a failing task must not stop the others
+            summary = _task_header(entry, host) | {
+                "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                "traceback": traceback.format_exc(limit=8),
+            }
+            print(f"evalkit: task {entry.label!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        task_results[entry.label] = summary
+        host.pm.hook.evalkit_task_end(task=entry.label, summary=summary)
+    results = {
+        "schema_version": SCHEMA_VERSION,
+        "evalkit_version": evalkit.__version__,
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "run_hash": run.run_hash,
+        "config": cfg.to_dict(),
+        "model": {"name": cfg.model.name, "plugin": run.model_plugin,
+                  "plugin_version": host.plugin_version(run.model_plugin),
+                  "config_hash": run.model_hash},
+        "tasks": task_results,
+        "runtime": {"wall_s": round(time.perf_counter() - start, 3), **_jsonable(handle.stats())},
+    }
+    if writer:
+        write_json_atomic(run_dir / "results.json", results)
+    host.pm.hook.evalkit_run_end(run_dir=str(run_dir), results=results)
+    return results
+
+
+def _task_header(entry: TaskEntry, host: PluginHost) -> dict[str, Any]:
+    return {
+        "task": entry.task.name, "version": entry.task.version, "plugin": entry.plugin,
+        "plugin_version": host.plugin_version(entry.plugin), "config": entry.config.to_dict(),
+        "config_hash": entry.config_hash, "data_hash": entry.data_hash,
+    }
+
+
+def run_task(entry: TaskEntry, examples: list[Example], handle: ModelHandle, run_dir: Path, cfg, metrics,
+             writer: bool, host: PluginHost) -> dict[str, Any]:
+    """Evaluate one task, resuming from its record store, and summarise it."""
+    t0 = time.perf_counter()
+    stats_before = handle.stats()
+    store = RecordStore(run_dir / entry.label / "samples.jsonl", entry.config_hash)
+    done = store.done()
+    todo = [ex for ex in examples if ex["id"] not in done]
+    host.pm.hook.evalkit_task_start(task=entry.label, config=entry.config.to_dict(), num_items=len(examples),
+                                    num_done=len(examples) - len(todo))
+    bar = tqdm(total=len(examples), initial=len(examples) - len(todo), desc=entry.label, unit="item",
+               disable=None if cfg.runtime.progress else True, file=sys.stderr)
+
+    def commit(records: list[Record]) -> None:
+        if writer:
+            store.append(records)
+        else:  # other processes keep the same view without writing
+            store._records.update({r["id"]: r for r in records})
+        for rec in records:
+            host.pm.hook.evalkit_result(task=entry.label, record=rec)
+        bar.update(len(records))
+
+    if todo:
+        custom = entry.task.evaluate(handle, todo, entry.config)
+        if custom is not None:
+            for rec in custom:
+                commit([_check_record(entry, rec)])
+        else:
+            chunk = max(1, int(cfg.runtime.chunk_size))
+            for i in range(0, len(todo), chunk):
+                commit(evaluate_chunk(entry, todo[i:i + chunk], handle))
+    bar.close()
+    if writer:
+        store.compact()
+    wanted = {ex["id"] for ex in examples}
+    records = [r for r in store.records() if r["id"] in wanted]
+    missing = len(wanted) - len(records)
+    if missing:
+        raise RuntimeError(f"{missing} items have no record after evaluation")
+    metric_of = _metric_table(entry.task, records, metrics)
+    summary = _task_header(entry, host) | {
+        "status": "ok",
+        "num_items": len(records),
+        "num_resumed": len(examples) - len(todo),
+        "metrics": summarize_scores(records, metric_of, cfg.seed, cfg.bootstrap_resamples),
+        "groups": summarize_groups(records, metric_of, cfg.seed, cfg.bootstrap_resamples),
+        "summary": _jsonable(dict(entry.task.summarize(records, entry.config))),
+        "runtime": {"wall_s": round(time.perf_counter() - t0, 3),
+                    **_stats_delta(stats_before, handle.stats())},
+    }
+    return summary
+
+
+def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHandle) -> list[Record]:
+    """Build the chunk's requests, send them to the model grouped by kind, and score each item."""
+    task: Task = entry.task
+    per_item: list[list[Request]] = []
+    for ex in chunk:
+        reqs = []
+        for j, req in enumerate(task.requests(ex, entry.config)):
+            if isinstance(req, Generate) and not req.key:
+                req = dataclasses.replace(req, key=f"{task.name}/{ex['id']}/{j}")
+            reqs.append(req)
+        per_item.append(reqs)
+    by_kind: dict[str, list[tuple[int, int, Request]]] = defaultdict(list)
+    for i, reqs in enumerate(per_item):
+        for j, req in enumerate(reqs):
+            by_kind[req.kind].append((i, j, req))
+    responses: list[list[Any]] = [[None] * len(reqs) for reqs in per_item]
+    for kind, items in by_kind.items():
+        outs = getattr(handle, kind)([req for _, _, req in items])
+        if len(outs) != len(items):
+            raise RuntimeError(f"model returned {len(outs)} responses to {len(items)} {kind} requests")
+        for (i, j, _), out in zip(items, outs, strict=True):
+            responses[i][j] = out
+    records = []
+    for ex, reqs, resps in zip(chunk, per_item, responses, strict=True):
+        scores = task.score(ex, resps, entry.config)
+        records.append(_check_record(entry, {
+            "id": ex["id"], "groups": ex.get("groups", {}), "requests": [to_json(r) for r in reqs],
+            "responses": [to_json(r) for r in resps], "scores": dict(scores),
+        }))
+    return records
+
+
+def _check_record(entry: TaskEntry, rec: Record) -> Record:
+    if not isinstance(rec, dict) or "id" not in rec or not isinstance(rec.get("scores"), dict):
+        raise TypeError(f"task {entry.task.name!r} produced a record without 'id' and a 'scores' dict: {rec!r:.200}")
+    rec.setdefault("groups", {})
+    rec["scores"] = {k: (None if v is None else float(v)) for k, v in rec["scores"].items()}
+    return _jsonable(rec)
+
+
+def _metric_table(task: Task, records: Iterable[Record], metrics) -> dict[str, Any]:
+    names = {k for rec in records for k in rec.get("scores", {})}
+    return {name: metrics.get(task.metrics.get(name, "mean")) for name in names}
+
+
+def _stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in after.items():
+        if key.endswith(("_count", "_s", "_tokens", "compiles")) and isinstance(value, int | float):
+            out[key] = value - before.get(key, 0)
+        else:
+            out[key] = value
+    return _jsonable(out)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    return obj
+
+
+__all__ = ["UserError", "evaluate_chunk", "execute", "prepare_data", "run_task"]

@@ -1,0 +1,132 @@
+"""Test helpers for evalkit and for plugin authors.
+
+Use the fixtures by adding ``pytest_plugins = ["evalkit.testing"]`` to a ``conftest.py``:
+
+- ``evalkit_host``: a fresh plugin host for one test (plugins reloaded, nothing leaks between tests);
+- ``register_plugin``: ``register_plugin(obj)`` registers a plugin object for the rest of one test;
+- ``fake_model``: the deterministic :class:`FakeModel` (no jax);
+- ``fake_mesh``: ``fake_mesh(shape={'data': 2})`` builds a mesh from the local (simulated) devices.
+
+And functions: :func:`evaluate_task` runs one task end to end in-process; :func:`install_plugin` really
+installs a plugin directory (``pip install --target``); :func:`run_cli` runs ``evalkit`` in a subprocess.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ml_collections import ConfigDict
+
+from evalkit.default_plugins.fake_model import FakeModel
+from evalkit.plugins import PluginHost, get_host, reset_host
+
+__all__ = ["FakeModel", "evaluate_task", "install_plugin", "plugin_registered", "run_cli"]
+
+
+@contextlib.contextmanager
+def plugin_registered(plugin: Any, name: str | None = None, host: PluginHost | None = None) -> Iterator[str]:
+    """Register ``plugin`` (a module or object with hookimpls) for the duration of the block."""
+    host = host or get_host()
+    plugin_name = host.register(plugin, name=name)
+    try:
+        yield plugin_name
+    finally:
+        host.unregister(plugin_name)
+
+
+def evaluate_task(task_name: str, tmp_path: Path, task_config: Mapping[str, Any] | None = None,
+                  model: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+    """Run one registered task on a model (default: the fake model) in-process; return results.json."""
+    from evalkit.cli import run_resolved
+    from evalkit.resolve import resolve_run
+
+    cfg = ConfigDict()
+    cfg.output_dir = str(tmp_path / "run")
+    cfg.data_dir = str(tmp_path / "data")
+    cfg.seed = seed
+    cfg.model = ConfigDict(dict(model or {"name": "fake"}))
+    cfg.tasks = ConfigDict({task_name: ConfigDict(dict(task_config or {}))})
+    cfg.reporters = ()
+    cfg.runtime = ConfigDict({"progress": False})
+    resolved = resolve_run(cfg, {}, get_host())
+    run_resolved(get_host(), resolved)
+    from evalkit.results import load_results
+
+    return load_results(Path(cfg.output_dir) / "results.json")
+
+
+def install_plugin(source_dir: str | Path, target_dir: str | Path) -> Path:
+    """Install a plugin directory into ``target_dir`` with pip (no deps); put it on PYTHONPATH to use it."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--target", str(target_dir), str(source_dir)],
+        check=True, capture_output=True,
+    )
+    return Path(target_dir)
+
+
+def run_cli(args: list[str], env: Mapping[str, str] | None = None, pythonpath: list[Path] = (),
+            cwd: str | Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m evalkit.cli ARGS`` in a subprocess with extra PYTHONPATH entries."""
+    full_env = {**os.environ, **(env or {})}
+    paths = [str(p) for p in pythonpath] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else [])
+    full_env["PYTHONPATH"] = os.pathsep.join(paths)
+    return subprocess.run([sys.executable, "-m", "evalkit.cli", *args], env=full_env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# --- pytest fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def evalkit_host() -> Iterator[PluginHost]:
+    """A fresh plugin host for one test."""
+    reset_host()
+    try:
+        yield get_host()
+    finally:
+        reset_host()
+
+
+@pytest.fixture
+def register_plugin(evalkit_host: PluginHost):
+    """``register_plugin(obj, name=None)`` registers a plugin object until the test ends."""
+    names = []
+
+    def register(plugin: Any, name: str | None = None) -> str:
+        names.append(evalkit_host.register(plugin, name=name))
+        return names[-1]
+
+    yield register
+    for name in names:
+        evalkit_host.unregister(name)
+
+
+@pytest.fixture
+def fake_model() -> FakeModel:
+    return FakeModel()
+
+
+@pytest.fixture
+def fake_mesh():
+    """``fake_mesh(shape)`` -> a jax Mesh over the local devices; skips if there are too few."""
+
+    def make(shape: Mapping[str, int] | None = None):
+        import jax
+        import numpy as np
+
+        shape = dict(shape or {"data": jax.device_count()})
+        need = int(np.prod(list(shape.values())))
+        if jax.device_count() < need:
+            pytest.skip(f"needs {need} devices (set XLA_FLAGS=--xla_force_host_platform_device_count={need})")
+        return jax.make_mesh(tuple(shape.values()), tuple(shape),
+                             axis_types=(jax.sharding.AxisType.Auto,) * len(shape))
+
+    return make

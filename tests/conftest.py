@@ -1,0 +1,18 @@
+"""Shared fixtures for evalkit's own tests."""
+
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["evalkit.testing"]
+
+TEST_PLUGINS = Path(__file__).parent / "plugins"
+
+
+@pytest.fixture(scope="session")
+def installed_plugins(tmp_path_factory) -> dict[str, Path]:
+    """Really install each test plugin under tests/plugins into its own directory (pip --target)."""
+    from evalkit.testing import install_plugin
+
+    root = tmp_path_factory.mktemp("site")
+    return {d.name: install_plugin(d, root / d.name) for d in sorted(TEST_PLUGINS.iterdir()) if d.is_dir()}

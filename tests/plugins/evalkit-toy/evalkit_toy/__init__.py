@@ -1,0 +1,89 @@
+"""Toy tasks for evalkit's tests: string reversal (generation) and a two-way choice (log-likelihood)."""
+
+import numpy as np
+from ml_collections import ConfigDict
+
+from evalkit import hookimpl
+from evalkit.api import Generate, Loglikelihood, Task
+from evalkit.errors import UserError
+from evalkit.metrics import choice_accuracy, exact_match
+
+EVALKIT_PLUGIN_API = 1
+
+
+class Reverse(Task):
+    name = "toy_reverse"
+    version = "1"
+    description = "reverse a random lowercase string"
+
+    def default_config(self):
+        return ConfigDict({"seed": 0, "num_items": 40, "lengths": (3, 5, 8), "fail": False})
+
+    def validate_config(self, config):
+        if config.num_items < 0:
+            raise UserError(f"tasks.toy_reverse.num_items must be >= 0, got {config.num_items}")
+
+    def generate(self, config):
+        rng = np.random.default_rng(config.seed)
+        for i in range(config.num_items):
+            n = int(config.lengths[i % len(config.lengths)])
+            text = "".join(rng.choice(list("abcdefghij"), size=n))
+            yield {"id": f"{i}", "text": text, "groups": {"length": str(n)}}
+
+    def requests(self, example, config):
+        if config.fail:
+            raise RuntimeError("toy failure on purpose")
+        return [Generate(f"reverse:\n{example['text']}\n", until=("\n",), max_new_tokens=32)]
+
+    def score(self, example, responses, config):
+        return {"exact_match": exact_match(responses[0].text, example["text"][::-1])}
+
+    def summarize(self, records, config):
+        return {"num_records": len(records)}
+
+
+class Choice(Task):
+    name = "toy_choice"
+    description = "pick the more likely of two continuations"
+
+    def default_config(self):
+        return ConfigDict({"seed": 1, "num_items": 30})
+
+    def generate(self, config):
+        rng = np.random.default_rng(config.seed)
+        for i in range(config.num_items):
+            yield {"id": f"c{i}", "context": f"item {i}:", "choices": [" yes", " no"], "gold": int(rng.integers(2))}
+
+    def requests(self, example, config):
+        return [Loglikelihood(example["context"], c) for c in example["choices"]]
+
+    def score(self, example, responses, config):
+        return {"acc": choice_accuracy(responses, example["gold"]), "logprob_gold": responses[example["gold"]].logprob}
+
+
+class Files(Reverse):
+    """Reversal of the lines of ``*.txt`` files in a manual directory (a file-based dataset)."""
+
+    name = "toy_files"
+    needs_manual_dir = True
+    manual_instructions = "put one or more .txt files there, one string per line"
+
+    def default_config(self):
+        return ConfigDict({"manual_dir": "", "fail": False})
+
+    def validate_config(self, config):
+        pass
+
+    def read_manual(self, config, manual_dir):
+        from pathlib import Path
+
+        for path in sorted(Path(manual_dir).glob("*.txt")):
+            for i, line in enumerate(path.read_text().splitlines()):
+                yield {"id": f"{path.stem}/{i}", "text": line.strip(), "groups": {"file": path.stem}}
+
+
+@hookimpl
+def evalkit_register_tasks(register):
+    register(Reverse())
+    register(Choice())
+    register(Files())

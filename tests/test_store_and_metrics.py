@@ -1,0 +1,61 @@
+"""Record store (resume, torn lines), bootstrap, grouped aggregation, reporting escapes."""
+
+import json
+
+import numpy as np
+
+from evalkit.api import Metric
+from evalkit.metrics import bootstrap_ci, paired_bootstrap, summarize_groups, summarize_scores
+from evalkit.reporting import html_report
+from evalkit.results import RecordStore
+
+
+def test_store_drops_torn_line_and_other_configs(tmp_path):
+    path = tmp_path / "t" / "samples.jsonl"
+    store = RecordStore(path, "h1")
+    store.append([{"id": "2", "scores": {"a": 1}}, {"id": "10", "scores": {"a": 0}}])
+    with open(path, "a") as f:
+        f.write(json.dumps({"id": "x", "config_hash": "other", "scores": {}}) + "\n")
+        f.write('{"id": "3", "config_ha')  # killed mid-write
+    again = RecordStore(path, "h1")
+    assert again.done() == {"2", "10"}
+    again.append([{"id": "3", "scores": {"a": 1}}, {"id": "2", "scores": {"a": 5}}])  # "2" is not duplicated
+    assert [r["id"] for r in RecordStore(path, "h1").records()] == ["2", "3", "10"]
+    assert all(json.loads(line) for line in path.read_text().splitlines())
+    again.compact()
+    assert len(path.read_text().splitlines()) == 3
+
+
+def test_bootstrap_is_seeded_and_brackets_the_mean():
+    x = np.random.default_rng(0).random(200)
+    a = bootstrap_ci(x, seed=1)
+    assert a == bootstrap_ci(x, seed=1)
+    assert a[1] < a[0] < a[2] and abs(a[0] - x.mean()) < 1e-12
+
+
+def test_paired_bootstrap_detects_a_real_difference():
+    rng = np.random.default_rng(0)
+    b = rng.integers(0, 2, 300).astype(float)
+    a = np.where(rng.random(300) < 0.3, 1.0, b)
+    res = paired_bootstrap(a, b)
+    assert res["mean_diff"] > 0 and res["ci_low"] > 0 and res["p_value"] < 0.01
+    same = paired_bootstrap(b, b)
+    assert same["mean_diff"] == 0 and same["p_value"] == 1.0
+
+
+def test_grouped_aggregation():
+    mean = {"em": Metric("mean", np.mean)}
+    recs = [{"id": str(i), "groups": {"len": str(5 if i < 4 else 10)}, "scores": {"em": float(i < 4)}}
+            for i in range(8)]
+    groups = summarize_groups(recs, mean)
+    assert list(groups["len"]) == ["5", "10"]
+    assert groups["len"]["5"]["em"]["value"] == 1.0 and groups["len"]["10"]["em"]["value"] == 0.0
+    assert summarize_scores(recs, mean)["em"]["n"] == 8
+
+
+def test_html_report_escapes_everything():
+    results = {"model": {"name": "<script>alert(1)</script>"},
+               "tasks": {"t<b>": {"status": "failed", "error": "<img src=x onerror=alert(1)>"}},
+               "config": {"x": "</pre><script>"}}
+    page = html_report(results, images=["a'.png"])
+    assert "<script>" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
