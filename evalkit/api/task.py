@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from ml_collections import ConfigDict
 
 from evalkit.api.requests import Request, Response
@@ -82,6 +83,13 @@ class Task:
 
     # --- probe models ------------------------------------------------------------------------------
 
-    def training_stream(self, config: ConfigDict, seed: int) -> Iterator[Sequence[int]] | None:
-        """Token-id training documents for probe models, or None if the task does not train probes."""
-        return None
+    #: whether evalkit must train probe models on this task before evaluating (see ``training_document``).
+    trains_probes: ClassVar[bool] = False
+
+    def training_document(self, config: ConfigDict, rng: np.random.Generator) -> tuple[Sequence[int], Sequence[bool]]:
+        """One fresh training document drawn from ``rng``: token ids and a per-token loss mask.
+
+        The trainer builds batch ``i`` from ``numpy.random.default_rng([seed, i])``, so training data is
+        online (fresh samples every step) and a resumed run sees exactly the batches it would have seen.
+        """
+        raise NotImplementedError
