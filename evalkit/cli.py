@@ -32,13 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list installed plugins and what each registered")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
 
-    for _name, module in _EXTRA_COMMANDS.items():
+    for module in _EXTRA_COMMANDS:
         __import__(module, fromlist=["add_parser"]).add_parser(sub)
     return p
 
 
 # Subcommands that live next to the code they drive (loaded lazily so --help stays jax-free).
-_EXTRA_COMMANDS: dict[str, str] = {}
+_EXTRA_COMMANDS = ("evalkit.models.convert_cli",)
 
 
 def main(argv: list[str] | None = None) -> int:

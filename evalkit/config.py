@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_collections import ConfigDict
+from ml_collections.config_dict import placeholder
 
 from evalkit.errors import UserError
 from evalkit.results.schema import stable_hash
@@ -46,10 +47,12 @@ def runtime_defaults() -> ConfigDict:
     c = ConfigDict()
     c.chunk_size = 64  # items evaluated (and durably stored) per step
     c.progress = True
-    c.mesh = ConfigDict({"shape": ConfigDict({"data": -1, "fsdp": 1, "tensor": 1}), "axis_types": "auto",
-                         "rules": DEFAULT_RULES})
-    c.distributed = ConfigDict({"enabled": False, "coordinator_address": "", "num_processes": 0,
-                                "process_id": -1})
+    # -1 = the remaining devices; axis_order fixes the mesh axis order (ConfigDict sorts its keys).
+    c.mesh = ConfigDict({"shape": ConfigDict({"data": -1, "fsdp": 1, "tensor": 1}),
+                         "axis_order": ("data", "fsdp", "tensor"), "axis_types": "auto", "rules": DEFAULT_RULES})
+    # Multi-host: jax.distributed.initialize(); None values are auto-detected (TPU pods, Slurm, k8s).
+    c.distributed = ConfigDict({"enabled": False, "coordinator_address": placeholder(str),
+                                "num_processes": placeholder(int), "process_id": placeholder(int)})
     c.batch = ConfigDict({"max_tokens": 16384, "max_rows": 64, "num_buckets": 4, "generate_batch": 32})
     c.too_long = "truncate"  # inputs longer than the model's context: 'truncate' (left) or 'error'
     return c

@@ -16,6 +16,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 import evalkit
+from evalkit import probes
 from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task, UserError
 from evalkit.api.requests import to_json
 from evalkit.data import load_examples
@@ -89,9 +90,12 @@ def _task_header(entry: TaskEntry, host: PluginHost) -> dict[str, Any]:
 
 def run_task(entry: TaskEntry, examples: list[Example], handle: ModelHandle, run_dir: Path, cfg, metrics,
              writer: bool, host: PluginHost) -> dict[str, Any]:
-    """Evaluate one task, resuming from its record store, and summarise it."""
+    """Evaluate one task (training its probe models first if it has them), resuming from its record store."""
     t0 = time.perf_counter()
-    stats_before = handle.stats()
+    probe_info: dict[str, Any] = {}
+    if entry.task.trains_probes:
+        seeds = list(probes.iter_probe_seeds(entry))
+        examples = [ex for seed in seeds for ex in probes.seed_examples(examples, seed)]
     store = RecordStore(run_dir / entry.label / "samples.jsonl", entry.config_hash)
     done = store.done()
     todo = [ex for ex in examples if ex["id"] not in done]
@@ -104,20 +108,25 @@ def run_task(entry: TaskEntry, examples: list[Example], handle: ModelHandle, run
         if writer:
             store.append(records)
         else:  # other processes keep the same view without writing
-            store._records.update({r["id"]: r for r in records})
+            store.remember(records)
         for rec in records:
             host.pm.hook.evalkit_result(task=entry.label, record=rec)
         bar.update(len(records))
 
-    if todo:
-        custom = entry.task.evaluate(handle, todo, entry.config)
-        if custom is not None:
-            for rec in custom:
-                commit([_check_record(entry, rec)])
-        else:
-            chunk = max(1, int(cfg.runtime.chunk_size))
-            for i in range(0, len(todo), chunk):
-                commit(evaluate_chunk(entry, todo[i:i + chunk], handle))
+    stats: dict[str, Any] = {}
+    if entry.task.trains_probes:
+        for seed in seeds:
+            result = probes.train_task_probe(entry, seed, cfg)
+            probe_info[str(seed)] = probes.training_summary(result)
+            seed_todo = [ex for ex in todo if ex["groups"]["seed"] == str(seed)]
+            if seed_todo:
+                probe = probes.probe_handle(result, cfg, entry, seed)
+                evaluate_items(entry, seed_todo, probe, cfg, commit)
+                stats = _add_stats(stats, probe.stats())
+    else:
+        before = handle.stats()
+        evaluate_items(entry, todo, handle, cfg, commit)
+        stats = _stats_delta(before, handle.stats())
     bar.close()
     if writer:
         store.compact()
@@ -127,17 +136,30 @@ def run_task(entry: TaskEntry, examples: list[Example], handle: ModelHandle, run
     if missing:
         raise RuntimeError(f"{missing} items have no record after evaluation")
     metric_of = _metric_table(entry.task, records, metrics)
-    summary = _task_header(entry, host) | {
+    summary = dict(entry.task.summarize(records, entry.config))
+    if probe_info:
+        summary["probes"] = probe_info
+    return _task_header(entry, host) | {
         "status": "ok",
         "num_items": len(records),
         "num_resumed": len(examples) - len(todo),
         "metrics": summarize_scores(records, metric_of, cfg.seed, cfg.bootstrap_resamples),
         "groups": summarize_groups(records, metric_of, cfg.seed, cfg.bootstrap_resamples),
-        "summary": _jsonable(dict(entry.task.summarize(records, entry.config))),
-        "runtime": {"wall_s": round(time.perf_counter() - t0, 3),
-                    **_stats_delta(stats_before, handle.stats())},
+        "summary": _jsonable(summary),
+        "runtime": {"wall_s": round(time.perf_counter() - t0, 3), **stats},
     }
-    return summary
+
+
+def evaluate_items(entry: TaskEntry, todo: Sequence[Example], handle: ModelHandle, cfg, commit) -> None:
+    """Evaluate items in chunks (or through the task's own protocol), committing each chunk durably."""
+    custom = entry.task.evaluate(handle, todo, entry.config)
+    if custom is not None:
+        for rec in custom:
+            commit([_check_record(entry, rec)])
+        return
+    chunk = max(1, int(cfg.runtime.chunk_size))
+    for i in range(0, len(todo), chunk):
+        commit(evaluate_chunk(entry, todo[i:i + chunk], handle))
 
 
 def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHandle) -> list[Record]:
@@ -185,10 +207,23 @@ def _metric_table(task: Task, records: Iterable[Record], metrics) -> dict[str, A
     return {name: metrics.get(task.metrics.get(name, "mean")) for name in names}
 
 
+def _add_stats(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    out = dict(total)
+    for key, value in _jsonable(more).items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and key.endswith(_COUNTERS):
+            out[key] = out.get(key, 0) + value
+        else:
+            out.setdefault(key, value)
+    return out
+
+
+_COUNTERS = ("_count", "_s", "_tokens", "compiles")
+
+
 def _stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in after.items():
-        if key.endswith(("_count", "_s", "_tokens", "compiles")) and isinstance(value, int | float):
+        if key.endswith(_COUNTERS) and isinstance(value, int | float):
             out[key] = value - before.get(key, 0)
         else:
             out[key] = value

@@ -83,8 +83,20 @@ class Task:
 
     # --- probe models ------------------------------------------------------------------------------
 
-    #: whether evalkit must train probe models on this task before evaluating (see ``training_document``).
+    #: whether evalkit must train probe models on this task before evaluating. Such a task's config has a
+    #: ``probe`` section: ``model`` (an ``evalkit.models.transformer_config``), ``train`` (an
+    #: ``evalkit.train.train_config``) and ``seeds`` (one probe model is trained per seed).
     trains_probes: ClassVar[bool] = False
+
+    def training_identity(self, config: ConfigDict) -> dict[str, Any]:
+        """What determines the training documents (part of a probe's hash); default: the config minus ``probe``."""
+        data = config.to_dict()
+        data.pop("probe", None)
+        return data
+
+    def probe_model_config(self, config: ConfigDict) -> ConfigDict:
+        """The probe's transformer config (override to fill in task-derived fields such as the vocabulary)."""
+        return config.probe.model
 
     def training_document(self, config: ConfigDict, rng: np.random.Generator) -> tuple[Sequence[int], Sequence[bool]]:
         """One fresh training document drawn from ``rng``: token ids and a per-token loss mask.

@@ -61,6 +61,11 @@ class RecordStore:
             f.flush()
             os.fsync(f.fileno())
 
+    def remember(self, records: Iterable[dict[str, Any]]) -> None:
+        """Keep records in memory only (processes other than the writer in a multi-host run)."""
+        for rec in records:
+            self._records.setdefault(rec["id"], {**rec, "config_hash": self.config_hash})
+
     def records(self) -> list[dict[str, Any]]:
         """This config's records, ordered by item id (so aggregation never depends on completion order)."""
         return [self._records[k] for k in sorted(self._records, key=natural_id_key)]

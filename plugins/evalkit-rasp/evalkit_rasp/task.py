@@ -122,6 +122,9 @@ class RaspTask(Task):
         if not config.probe.seeds:
             raise UserError(f"{where}.probe.seeds must list at least one training seed")
 
+    def training_identity(self, config: ConfigDict) -> dict[str, Any]:
+        return {"train_lengths": tuple(config.train_lengths), "params": config.params.to_dict()}
+
     def probe_model_config(self, config: ConfigDict) -> ConfigDict:
         """The probe's transformer config with the vocabulary size filled in from the task."""
         model = ConfigDict(config.probe.model.to_dict())

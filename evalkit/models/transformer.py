@@ -1,0 +1,396 @@
+"""Decoder-only, pre-norm transformer in Flax NNX that can express GPT-2, OPT, Llama/Mistral and Qwen2.
+
+Call: `model(tokens [B,T] int32, positions [B,T] int32, segment_ids [B,T] | None, cache | None)`
+-> `(logits float32 [B,T,V], cache | None)`. Attention sees a key when it is at or before the
+query's slot, in the same segment, and its segment is not 0 (0 = padding). Packed rows use
+segments 1, 2, ... with positions restarting at 0; left-padded rows give pads segment 0.
+
+Parameter paths (`nnx.state(model)`), shapes and logical axes; H = num_heads, K = num_kv_heads,
+Dh = head_dim, D = d_model, F = d_ff, V = vocab_size. Kernels are stored input-first, so a
+Hugging Face `nn.Linear.weight [out, in]` maps to `weight.T` reshaped; GPT-2 `Conv1D` weights
+are already [in, out].
+  embed.embedding                      [V, D]            (vocab, embed)
+  pos_embed.embedding                  [max_len + position_offset, D]   (norm, embed)   learned only
+  layers.{i}.attn_norm.scale / .bias   [D]               (norm)          bias: layernorm only
+  layers.{i}.attn.q.kernel             [D, H, Dh]        (embed, heads, head_dim)
+  layers.{i}.attn.k.kernel / v.kernel  [D, K, Dh]        (embed, kv_heads, head_dim)
+  layers.{i}.attn.{q,k,v}.bias         [H|K, Dh]         attn_bias or qkv_bias
+  layers.{i}.attn.o.kernel             [H, Dh, D]        (heads, head_dim, embed)
+  layers.{i}.attn.o.bias               [D]               attn_bias only
+  layers.{i}.mlp_norm.scale / .bias    [D]
+  layers.{i}.mlp.gate.kernel           [D, F]            (embed, mlp)    swiglu only: down(silu(gate x) * up x)
+  layers.{i}.mlp.up.kernel             [D, F]            (embed, mlp)
+  layers.{i}.mlp.down.kernel           [F, D]            (mlp, embed)
+  layers.{i}.mlp.{gate,up}.bias [F], mlp.down.bias [D]   mlp_bias only
+  final_norm.scale / .bias             [D]               final_norm only
+  lm_head.kernel                       [D, V]            (embed, vocab)  untied only; tied uses embed.embedding.T
+Head h of q uses kv head h // (H // K), as Hugging Face `repeat_kv` does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+from flax.core import spmd as flax_spmd
+from jax.sharding import PartitionSpec as P
+
+from evalkit.models.config import head_dim, validate_model_config
+from evalkit.models.positions import PositionEncoding, make_position_encoding
+from evalkit.runtime.mesh import logical_to_mesh, shard_activation
+
+Axes = tuple[str | None, ...]
+MASK_VALUE = -1e30  # Finite, so a fully masked (padding) row gives a uniform softmax, not NaN.
+_ACTIVATIONS = {
+    "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+    "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
+    "relu": jax.nn.relu,
+}
+
+
+def _param(value: jax.Array, axes: Axes) -> nnx.Param:
+    # Logical names go in `out_sharding`; create_model turns them into shardings, so creation
+    # without a mesh stays valid (eager sharding off).
+    return nnx.Param(value, out_sharding=axes, eager_sharding=False)
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Cache:
+    """KV cache for generation. Slots [0, index) are filled; segment id 0 marks an empty slot."""
+
+    keys: tuple[jax.Array, ...]  # per layer [B, S, K, Dh], stored after RoPE
+    values: tuple[jax.Array, ...]  # per layer [B, S, K, Dh]
+    segment_ids: jax.Array  # [B, S] int32
+    positions: jax.Array  # [B, S] int32
+    index: jax.Array  # scalar int32: the next slot to write
+
+
+class Dense(nnx.Module):
+    """`einsum(spec, x, kernel) + bias` with named kernel axes; bias spans the last `bias_ndim` axes."""
+
+    def __init__(
+        self,
+        spec: str,
+        shape: tuple[int, ...],
+        axes: Axes,
+        cfg: ml_collections.ConfigDict,
+        rngs: nnx.Rngs,
+        *,
+        bias_ndim: int = 0,
+    ):
+        self.spec = spec
+        self.dtype = jnp.dtype(cfg.dtype)
+        param_dtype = jnp.dtype(cfg.param_dtype)
+        self.kernel = _param(cfg.init_std * jax.random.normal(rngs.params(), shape, param_dtype), axes)
+        self.bias = (
+            _param(jnp.zeros(shape[-bias_ndim:], param_dtype), axes[-bias_ndim:]) if bias_ndim else None
+        )
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        y = jnp.einsum(self.spec, x.astype(self.dtype), self.kernel[...].astype(self.dtype))
+        if self.bias is not None:
+            y = y + self.bias[...].astype(self.dtype)
+        return y
+
+
+class Norm(nnx.Module):
+    """LayerNorm (scale, bias) or RMSNorm (scale), computed in float32."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict):
+        self.kind = cfg.norm
+        self.eps = float(cfg.norm_eps)
+        self.dtype = jnp.dtype(cfg.dtype)
+        param_dtype = jnp.dtype(cfg.param_dtype)
+        self.scale = _param(jnp.ones((cfg.d_model,), param_dtype), ("norm",))
+        self.bias = (
+            _param(jnp.zeros((cfg.d_model,), param_dtype), ("norm",)) if cfg.norm == "layernorm" else None
+        )
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = x.astype(jnp.float32)
+        if self.kind == "layernorm":
+            x = x - jnp.mean(x, axis=-1, keepdims=True)
+        y = x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + self.eps)
+        y = y * self.scale[...].astype(jnp.float32)
+        if self.bias is not None:
+            y = y + self.bias[...].astype(jnp.float32)
+        return y.astype(self.dtype)
+
+
+class Attention(nnx.Module):
+    """Multi-head attention with grouped KV heads, float32 softmax and an optional KV cache."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, rngs: nnx.Rngs):
+        d, h, k, dh = cfg.d_model, cfg.num_heads, cfg.num_kv_heads, head_dim(cfg)
+        qkv_bias = 2 if (cfg.attn_bias or cfg.qkv_bias) else 0
+        self.q = Dense(
+            "btd,dhk->bthk", (d, h, dh), ("embed", "heads", "head_dim"), cfg, rngs, bias_ndim=qkv_bias
+        )
+        kv_axes = ("embed", "kv_heads", "head_dim")
+        self.k = Dense("btd,dhk->bthk", (d, k, dh), kv_axes, cfg, rngs, bias_ndim=qkv_bias)
+        self.v = Dense("btd,dhk->bthk", (d, k, dh), kv_axes, cfg, rngs, bias_ndim=qkv_bias)
+        o_bias = 1 if cfg.attn_bias else 0
+        self.o = Dense(
+            "bthk,hkd->btd", (h, dh, d), ("heads", "head_dim", "embed"), cfg, rngs, bias_ndim=o_bias
+        )
+        self.num_kv_heads = k
+
+    def __call__(
+        self,
+        x: jax.Array,
+        positions: jax.Array,
+        mask: jax.Array,
+        bias: jax.Array | None,
+        pos: PositionEncoding,
+        kv: tuple[jax.Array, jax.Array] | None,
+        index: jax.Array | None,
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
+        q = shard_activation(pos.rotate(self.q(x), positions), ("batch", "length", "heads", "head_dim"))
+        k = shard_activation(pos.rotate(self.k(x), positions), ("batch", "length", "kv_heads", "head_dim"))
+        v = shard_activation(self.v(x), ("batch", "length", "kv_heads", "head_dim"))
+        if kv is not None:
+            k = jax.lax.dynamic_update_slice(kv[0], k.astype(kv[0].dtype), (0, index, 0, 0))
+            v = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, index, 0, 0))
+            kv = (k, v)
+        b, t, h, dh = q.shape
+        groups = h // self.num_kv_heads
+        q = q.reshape(b, t, self.num_kv_heads, groups, dh)
+        scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=jnp.float32) * dh**-0.5
+        if bias is not None:
+            scores = scores + bias.reshape(b, self.num_kv_heads, groups, *bias.shape[-2:])
+        scores = jnp.where(mask[:, None, None], scores, MASK_VALUE)
+        probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
+        out = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, h, dh)
+        out = shard_activation(out, ("batch", "length", "heads", "head_dim"))
+        return self.o(out), kv
+
+
+class MLP(nnx.Module):
+    """Feed-forward block: `down(act(up x))`, or SwiGLU `down(silu(gate x) * up x)`."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, rngs: nnx.Rngs):
+        d, f = cfg.d_model, cfg.d_ff
+        bias = 1 if cfg.mlp_bias else 0
+        self.kind = cfg.mlp
+        self.gate = (
+            Dense("btd,df->btf", (d, f), ("embed", "mlp"), cfg, rngs, bias_ndim=bias)
+            if cfg.mlp == "swiglu"
+            else None
+        )
+        self.up = Dense("btd,df->btf", (d, f), ("embed", "mlp"), cfg, rngs, bias_ndim=bias)
+        self.down = Dense("btf,fd->btd", (f, d), ("mlp", "embed"), cfg, rngs, bias_ndim=bias)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        if self.gate is not None:
+            hidden = jax.nn.silu(self.gate(x)) * self.up(x)
+        else:
+            hidden = _ACTIVATIONS[self.kind](self.up(x))
+        return self.down(shard_activation(hidden, ("batch", "length", "mlp")))
+
+
+class Block(nnx.Module):
+    """Pre-norm residual block: x + attn(norm x), then x + mlp(norm x)."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, rngs: nnx.Rngs):
+        self.attn_norm = Norm(cfg)
+        self.attn = Attention(cfg, rngs)
+        self.mlp_norm = Norm(cfg)
+        self.mlp = MLP(cfg, rngs)
+
+    def __call__(
+        self,
+        x: jax.Array,
+        positions: jax.Array,
+        mask: jax.Array,
+        bias: jax.Array | None,
+        pos: PositionEncoding,
+        kv: tuple[jax.Array, jax.Array] | None,
+        index: jax.Array | None,
+    ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
+        h, kv = self.attn(self.attn_norm(x), positions, mask, bias, pos, kv, index)
+        x = shard_activation(x + h, ("batch", "length", "embed"))
+        x = shard_activation(x + self.mlp(self.mlp_norm(x)), ("batch", "length", "embed"))
+        return x, kv
+
+
+class Embed(nnx.Module):
+    """Token embedding table `embedding [V, D]`."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, rngs: nnx.Rngs):
+        shape = (cfg.vocab_size, cfg.d_model)
+        value = cfg.init_std * jax.random.normal(rngs.params(), shape, jnp.dtype(cfg.param_dtype))
+        self.embedding = _param(value, ("vocab", "embed"))
+
+    def __call__(self, tokens: jax.Array) -> jax.Array:
+        # Gather the FSDP-sharded width first (as for any FSDP weight), so the lookup result
+        # can be batch-sharded without a full rematerialization.
+        table = shard_activation(self.embedding[...], ("vocab", None))
+        return jnp.take(table, tokens, axis=0)
+
+
+_HIDDEN_AXES = ("batch", "length", "embed")
+_LOGIT_AXES = ("batch", "length", "vocab")
+_KV_AXES = ("batch", "length", "kv_heads", "head_dim")
+
+
+def _cache_axes(cache: Cache | None) -> Cache | None:
+    """Logical axes of every cache field (same pytree shape as the cache)."""
+    if cache is None:
+        return None
+    n = len(cache.keys)
+    return Cache((_KV_AXES,) * n, (_KV_AXES,) * n, ("batch", "length"), ("batch", "length"), ())
+
+
+def _explicit_mesh() -> bool:
+    mesh = jax.sharding.get_abstract_mesh()
+    return not mesh.empty and mesh.are_all_axes_explicit
+
+
+class Transformer(nnx.Module):
+    """Decoder-only language model; see the module docstring for the call and parameter layout."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs):
+        validate_model_config(cfg)
+        self.config = ml_collections.FrozenConfigDict(cfg)
+        self.dtype = jnp.dtype(cfg.dtype)
+        self.embed = Embed(cfg, rngs)
+        self.pos_embed = make_position_encoding(cfg, rngs)
+        self.layers = nnx.List([Block(cfg, rngs) for _ in range(cfg.num_layers)])
+        self.final_norm = Norm(cfg) if cfg.final_norm else None
+        if cfg.tied_embeddings:
+            self.lm_head = None
+        else:
+            self.lm_head = Dense(
+                "...d,dv->...v", (cfg.d_model, cfg.vocab_size), ("embed", "vocab"), cfg, rngs
+            )
+
+    def init_cache(self, batch: int, max_len: int) -> Cache:
+        """An empty cache of `max_len` slots per row."""
+        cfg = self.config
+        shape = (batch, max_len, cfg.num_kv_heads, head_dim(cfg))
+        zeros = tuple(shard_activation(jnp.zeros(shape, self.dtype), _KV_AXES) for _ in range(cfg.num_layers))
+        return Cache(
+            keys=zeros,
+            values=tuple(jnp.zeros_like(z) for z in zeros),
+            segment_ids=jnp.zeros((batch, max_len), jnp.int32),
+            positions=jnp.zeros((batch, max_len), jnp.int32),
+            index=jnp.zeros((), jnp.int32),
+        )
+
+    def _in_auto_axes(self, method: str, out_logical: object, out_like: object, *args: object) -> object:
+        # On an Explicit mesh every ambiguous op would need an out_sharding; instead run the
+        # body with the mesh axes switched to Auto and reshard the result to `out_logical`.
+        mesh = jax.sharding.get_abstract_mesh()
+        rules = flax_spmd.get_logical_axis_rules()
+        graphdef, state = nnx.split(self)
+
+        def body(state, *args):
+            return getattr(nnx.merge(graphdef, state), method)(*args)
+
+        out_sharding = jax.tree.map(
+            lambda names, x: logical_to_mesh(names, rules, mesh, x.shape) if rules else P(),
+            out_logical,
+            out_like,
+            is_leaf=lambda x: isinstance(x, tuple) and all(n is None or isinstance(n, str) for n in x),
+        )
+        return jax.sharding.auto_axes(body, out_sharding=out_sharding)(state, *args)
+
+    def hidden_states(
+        self,
+        tokens: jax.Array,
+        positions: jax.Array,
+        segment_ids: jax.Array | None = None,
+        cache: Cache | None = None,
+    ) -> tuple[jax.Array, Cache | None]:
+        """Final-norm output [B, T, D] and the updated cache (None without one)."""
+        if _explicit_mesh():
+            hidden_like = jax.ShapeDtypeStruct((*tokens.shape, self.config.d_model), self.dtype)
+            return self._in_auto_axes(
+                "_hidden_states",
+                (_HIDDEN_AXES, _cache_axes(cache)),
+                (hidden_like, cache),
+                tokens,
+                positions,
+                segment_ids,
+                cache,
+            )
+        return self._hidden_states(tokens, positions, segment_ids, cache)
+
+    def _hidden_states(
+        self, tokens: jax.Array, positions: jax.Array, segment_ids: jax.Array | None, cache: Cache | None
+    ) -> tuple[jax.Array, Cache | None]:
+        if segment_ids is None:
+            segment_ids = jnp.ones(tokens.shape, jnp.int32)
+        segment_ids = segment_ids.astype(jnp.int32)
+        positions = positions.astype(jnp.int32)
+        x = self.embed(tokens).astype(self.dtype)
+        pos_emb = self.pos_embed.embed(positions)
+        if pos_emb is not None:
+            x = x + pos_emb.astype(self.dtype)
+        x = shard_activation(x, ("batch", "length", "embed"))
+
+        t = tokens.shape[1]
+        if cache is None:
+            index = None
+            k_segments, k_positions = segment_ids, positions
+            q_slots, k_slots = jnp.arange(t), jnp.arange(t)
+        else:
+            index = cache.index
+            k_segments = jax.lax.dynamic_update_slice(cache.segment_ids, segment_ids, (0, index))
+            k_positions = jax.lax.dynamic_update_slice(cache.positions, positions, (0, index))
+            q_slots, k_slots = index + jnp.arange(t), jnp.arange(k_segments.shape[1])
+        mask = (
+            (k_slots[None, None, :] <= q_slots[None, :, None])
+            & (segment_ids[:, :, None] == k_segments[:, None, :])
+            & (k_segments[:, None, :] != 0)
+        )
+        bias = self.pos_embed.attention_bias(positions, k_positions)
+
+        new_keys, new_values = [], []
+        for i, layer in enumerate(self.layers):
+            kv = None if cache is None else (cache.keys[i], cache.values[i])
+            x, kv = layer(x, positions, mask, bias, self.pos_embed, kv, index)
+            if kv is not None:
+                new_keys.append(kv[0])
+                new_values.append(kv[1])
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        if cache is None:
+            return x, None
+        return x, Cache(tuple(new_keys), tuple(new_values), k_segments, k_positions, index + t)
+
+    def logits_from_hidden(self, h: jax.Array) -> jax.Array:
+        """Float32 logits [..., V] from hidden states [..., D]."""
+        if _explicit_mesh():
+            logits_like = jax.ShapeDtypeStruct((*h.shape[:-1], self.config.vocab_size), jnp.float32)
+            axes = _LOGIT_AXES if h.ndim == 3 else (None,) * (h.ndim - 1) + ("vocab",)
+            return self._in_auto_axes("_logits", axes, logits_like, h)
+        return self._logits(h)
+
+    def _logits(self, h: jax.Array) -> jax.Array:
+        if self.lm_head is None:
+            table = self.embed.embedding[...].astype(self.dtype)
+            logits = jnp.einsum(
+                "...d,vd->...v", h.astype(self.dtype), table, preferred_element_type=jnp.float32
+            )
+        else:
+            logits = self.lm_head(h).astype(jnp.float32)
+        logits = logits.astype(jnp.float32)
+        if logits.ndim == 3:
+            logits = shard_activation(logits, ("batch", "length", "vocab"))
+        return logits
+
+    def __call__(
+        self,
+        tokens: jax.Array,
+        positions: jax.Array,
+        segment_ids: jax.Array | None = None,
+        cache: Cache | None = None,
+    ) -> tuple[jax.Array, Cache | None]:
+        """Float32 logits [B, T, V] and the updated cache (None without one)."""
+        h, cache = self.hidden_states(tokens, positions, segment_ids, cache)
+        return self.logits_from_hidden(h), cache

@@ -1,0 +1,69 @@
+"""Probe models for tasks that train them: one model per training seed, trained or reused, then evaluated.
+
+A probe task's examples are evaluated once per seed; records get ids ``seed<S>/<item id>`` and a
+``seed`` group, so per-seed and pooled metrics both come out of the normal aggregation and a killed run
+resumes per (seed, item). Finished training runs are reused when their config hash matches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ml_collections import ConfigDict
+
+from evalkit.api import Example, ModelHandle, UserError
+from evalkit.resolve import TaskEntry
+
+
+def probe_root(cfg: ConfigDict, entry: TaskEntry) -> Path:
+    return Path(cfg.output_dir) / "probes" / entry.label
+
+
+def seed_examples(examples: list[Example], seed: int) -> list[Example]:
+    """The task's examples as evaluated by the probe of ``seed``."""
+    return [{**ex, "id": f"seed{seed}/{ex['id']}", "groups": {**ex.get("groups", {}), "seed": str(seed)}}
+            for ex in examples]
+
+
+def train_task_probe(entry: TaskEntry, seed: int, cfg: ConfigDict) -> Any:
+    """Train (or reuse) the probe of ``entry`` for ``seed``; returns the TrainResult."""
+    from evalkit.runtime.mesh import make_mesh, maybe_init_distributed
+    from evalkit.train.probes import train_probe
+
+    maybe_init_distributed(cfg.runtime)
+    mesh = make_mesh(cfg.runtime.mesh)
+    task, tcfg = entry.task, entry.config
+    model_cfg = task.probe_model_config(tcfg)
+    identity = {"name": task.name, "version": task.version, "data": task.training_identity(tcfg)}
+    try:
+        return train_probe(
+            model_cfg, tcfg.probe.train, lambda rng: task.training_document(tcfg, rng), probe_root(cfg, entry),
+            int(seed), mesh, tuple(cfg.runtime.mesh.rules), task=identity, progress=bool(cfg.runtime.progress),
+        )
+    except ValueError as exc:  # config problems found by the trainer
+        raise UserError(f"probe training for task {entry.label!r} cannot start: {exc}") from exc
+
+
+def probe_handle(result: Any, cfg: ConfigDict, entry: TaskEntry, seed: int) -> ModelHandle:
+    """A Flax model handle around a trained probe (token-id requests only: no tokenizer)."""
+    from evalkit.runtime.handle import FlaxModelHandle
+    from evalkit.runtime.mesh import make_mesh
+
+    return FlaxModelHandle(result.model, make_mesh(cfg.runtime.mesh), tuple(cfg.runtime.mesh.rules), cfg.runtime,
+                           tokenizer=None, name=f"{entry.label}-probe-seed{seed}")
+
+
+def iter_probe_seeds(entry: TaskEntry) -> Iterator[int]:
+    seeds = tuple(entry.config.probe.seeds)
+    if not seeds:
+        raise UserError(f"tasks.{entry.label}.probe.seeds must list at least one seed")
+    yield from (int(s) for s in seeds)
+
+
+def training_summary(result: Any) -> dict[str, Any]:
+    """What results.json records about one probe's training."""
+    last = result.history[-1] if result.history else {}
+    return {"steps": int(result.step), "reused": bool(getattr(result, "reused", False)),
+            "final_loss": last.get("loss"), "tokens_per_s": getattr(result, "tokens_per_s", None)}

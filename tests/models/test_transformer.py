@@ -1,0 +1,214 @@
+"""Transformer: shapes, parameter counts, packing, padding and KV-cache decoding agree with a full forward."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from evalkit.models import (
+    Transformer,
+    alibi_slopes,
+    apply_rope,
+    gpt2_small,
+    llama_7b,
+    transformer_config,
+)
+from evalkit.runtime import param_count
+
+SMALL = dict(vocab_size=97, num_layers=2, d_model=32, num_heads=4, num_kv_heads=4, d_ff=64, max_len=64)
+
+
+STYLES = {
+    "gpt2": dict(
+        mlp="gelu_tanh",
+        norm="layernorm",
+        position="learned",
+        attn_bias=True,
+        mlp_bias=True,
+        tied_embeddings=True,
+    ),
+    "opt": dict(
+        mlp="relu",
+        norm="layernorm",
+        position="learned",
+        position_offset=2,
+        attn_bias=True,
+        mlp_bias=True,
+        tied_embeddings=True,
+    ),
+    "llama_gqa": dict(mlp="swiglu", norm="rmsnorm", position="rope", num_kv_heads=2),
+    "qwen2": dict(mlp="swiglu", norm="rmsnorm", position="rope", num_kv_heads=1, qkv_bias=True),
+    "alibi_gelu": dict(mlp="gelu", norm="layernorm", position="alibi", num_kv_heads=1, final_norm=False),
+    "nope_relu": dict(mlp="relu", norm="rmsnorm", position="nope", head_dim=12),
+}
+
+
+def small(**overrides):
+    return transformer_config(**{**SMALL, **overrides})
+
+
+def make(cfg, seed: int = 0) -> Transformer:
+    return Transformer(cfg, rngs=nnx.Rngs(seed))
+
+
+@functools.cache
+def styled(style: str) -> Transformer:
+    """One model per style, shared by tests (init compiles are the slow part on CPU)."""
+    return make(small(**STYLES[style]))
+
+
+@jax.jit
+def _forward(graphdef, state, tokens, positions, segments, cache):
+    return nnx.merge(graphdef, state)(tokens, positions, segments, cache)
+
+
+def run(model, tokens, positions, segments=None, cache=None):
+    """Jitted forward: one compile per shape instead of one per eager op."""
+    return _forward(*nnx.split(model), tokens, positions, segments, cache)
+
+
+def arange_positions(batch: int, length: int) -> jnp.ndarray:
+    return jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (batch, length))
+
+
+def test_llama_7b_param_count_without_allocating():
+    abstract = nnx.eval_shape(lambda: Transformer(llama_7b(), rngs=nnx.Rngs(0)))
+    leaves = jax.tree.leaves(nnx.state(abstract))
+    assert all(isinstance(x, jax.ShapeDtypeStruct) for x in leaves)
+    assert param_count(abstract) == 6_738_415_616
+    assert param_count(nnx.eval_shape(lambda: Transformer(gpt2_small(), rngs=nnx.Rngs(0)))) == 124_439_808
+
+
+@jax.jit
+def _forward_both_ways(graphdef, state, tokens, positions):
+    model = nnx.merge(graphdef, state)
+    logits, cache = model(tokens, positions)
+    hidden, _ = model.hidden_states(tokens, positions)
+    return logits, cache, hidden, model.logits_from_hidden(hidden[:, -1])
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_forward_shapes_and_finite(style):
+    tokens = jnp.asarray(np.random.default_rng(0).integers(0, 97, (2, 7)), jnp.int32)
+    logits, cache, hidden, last = _forward_both_ways(
+        *nnx.split(styled(style)), tokens, arange_positions(2, 7)
+    )
+    assert logits.shape == (2, 7, 97) and logits.dtype == jnp.float32
+    assert cache is None
+    assert bool(jnp.all(jnp.isfinite(logits)))
+    assert hidden.shape == (2, 7, 32)
+    np.testing.assert_allclose(last, logits[:, -1], atol=1e-5)
+
+
+def test_param_layout_and_tied_vs_untied_count():
+    opt = STYLES["opt"]
+    untied = nnx.eval_shape(lambda: make(small(**{**opt, "tied_embeddings": False})))
+    tied = nnx.eval_shape(lambda: make(small(**opt)))
+    assert param_count(untied) - param_count(tied) == 32 * 97
+    assert not hasattr(tied, "lm_head") or tied.lm_head is None
+    shapes = {".".join(map(str, p)): v.get_value().shape for p, v in nnx.to_flat_state(nnx.state(untied))}
+    assert shapes["embed.embedding"] == (97, 32)
+    assert shapes["pos_embed.embedding"] == (66, 32)
+    assert shapes["layers.0.attn.q.kernel"] == (32, 4, 8)
+    assert shapes["layers.0.attn.q.bias"] == (4, 8)
+    assert shapes["layers.1.attn.o.kernel"] == (4, 8, 32)
+    assert shapes["layers.1.attn.o.bias"] == (32,)
+    assert shapes["layers.0.attn_norm.bias"] == (32,)
+    assert shapes["lm_head.kernel"] == (32, 97)
+    qwen = nnx.eval_shape(lambda: make(small(**STYLES["qwen2"])))
+    gqa = {".".join(map(str, p)) for p, _ in nnx.to_flat_state(nnx.state(qwen))}
+    assert {"layers.0.attn.k.bias", "layers.0.mlp.gate.kernel"} <= gqa
+    assert "layers.0.attn.o.bias" not in gqa
+    assert untied.layers[0].attn.q.kernel.get_metadata()["out_sharding"] == ("embed", "heads", "head_dim")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        (dict(num_heads=4, num_kv_heads=3), "num_kv_heads"),
+        (dict(mlp="geglu"), "mlp"),
+        (dict(position="xpos"), "position"),
+        (dict(norm="batchnorm"), "norm"),
+        (dict(d_model=30), "d_model"),
+        (dict(vocabsize=3), "vocabsize"),
+    ],
+)
+def test_validation_names_the_bad_field(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        small(**overrides)
+
+
+@pytest.mark.parametrize("style", ["llama_gqa", "alibi_gelu", "opt", "nope_relu"])
+def test_packed_row_matches_documents_run_alone(style):
+    """Row 0 packs two documents; rows 1-2 hold each alone (then padding); row 3 is all padding."""
+    rng = np.random.default_rng(1)
+    doc_a, doc_b = rng.integers(0, 97, 5), rng.integers(0, 97, 4)
+    tokens = np.zeros((4, 12), np.int32)
+    positions = np.zeros((4, 12), np.int32)
+    segments = np.zeros((4, 12), np.int32)
+    tokens[0, :9], positions[0, :9], segments[0, :9] = (
+        np.concatenate([doc_a, doc_b]),
+        [*range(5), *range(4)],
+        [1] * 5 + [2] * 4,
+    )
+    tokens[1, :5], positions[1, :5], segments[1, :5] = doc_a, range(5), 1
+    tokens[2, :4], positions[2, :4], segments[2, :4] = doc_b, range(4), 7
+    logits, _ = run(styled(style), jnp.asarray(tokens), jnp.asarray(positions), jnp.asarray(segments))
+    np.testing.assert_allclose(logits[0, :5], logits[1, :5], atol=1e-5)
+    np.testing.assert_allclose(logits[0, 5:9], logits[2, :4], atol=1e-5)
+    assert bool(jnp.all(jnp.isfinite(logits)))
+
+
+@pytest.mark.parametrize("style", ["llama_gqa", "alibi_gelu", "opt"])
+def test_kv_cache_decoding_matches_full_forward(style):
+    model = styled(style)
+    graphdef, state = nnx.split(model)
+    rng = np.random.default_rng(2)
+    pad, length, prefill = 2, 9, 4
+    tokens = jnp.asarray(rng.integers(1, 97, (2, length)), jnp.int32)
+    # Row 0 is left-padded: pads get segment 0, real tokens count positions from 0.
+    segments = jnp.asarray([[0] * pad + [1] * (length - pad), [1] * length], jnp.int32)
+    positions = jnp.asarray([[0] * pad + list(range(length - pad)), list(range(length))], jnp.int32)
+    full, _ = _forward(graphdef, state, tokens, positions, segments, None)
+
+    cache = model.init_cache(2, 12)
+    step_logits, cache = _forward(
+        graphdef, state, tokens[:, :prefill], positions[:, :prefill], segments[:, :prefill], cache
+    )
+    outputs = [step_logits]
+    for t in range(prefill, length):
+        step_logits, cache = _forward(
+            graphdef, state, tokens[:, t : t + 1], positions[:, t : t + 1], segments[:, t : t + 1], cache
+        )
+        outputs.append(step_logits)
+    decoded = jnp.concatenate(outputs, axis=1)
+    assert int(cache.index) == length
+    real = np.asarray(segments) != 0
+    np.testing.assert_allclose(np.asarray(decoded)[real], np.asarray(full)[real], atol=1e-5)
+    assert bool(jnp.all(jnp.isfinite(decoded)))
+
+
+def test_alibi_slopes():
+    np.testing.assert_allclose(alibi_slopes(8), [1 / 2**i for i in range(1, 9)])
+    np.testing.assert_allclose(alibi_slopes(6), [1 / 4, 1 / 16, 1 / 64, 1 / 256, 1 / 2, 1 / 8])
+
+
+def test_rope_matches_rotate_half_reference():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 3, 2, 8)).astype(np.float32)
+    pos = np.array([[0, 5, 11]])
+    inv = 1.0 / (10000.0 ** (np.arange(0, 8, 2) / 8))
+    ang = np.concatenate([pos[..., None] * inv] * 2, axis=-1)[:, :, None, :]
+    rot = np.concatenate([-x[..., 4:], x[..., :4]], axis=-1)
+    expected = x * np.cos(ang) + rot * np.sin(ang)
+    np.testing.assert_allclose(apply_rope(jnp.asarray(x), jnp.asarray(pos), 10000.0), expected, atol=1e-5)
+
+
+def test_bfloat16_compute_is_finite():
+    model = make(small(**STYLES["llama_gqa"], dtype="bfloat16"))  # bfloat16 compute, float32 params
+    tokens = jnp.ones((1, 5), jnp.int32)
+    logits, _ = run(model, tokens, arange_positions(1, 5))
+    assert logits.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(logits)))
