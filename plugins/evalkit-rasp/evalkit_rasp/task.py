@@ -45,8 +45,8 @@ def probe_defaults() -> ConfigDict:
 
     from evalkit.models.config import transformer_config
 
-    model = transformer_config(
-        vocab_size=0, num_layers=2, d_model=64, num_heads=4, num_kv_heads=4, d_ff=256, mlp="gelu",
+    model = transformer_config(  # vocab_size is replaced by the task's vocabulary (probe_model_config)
+        num_layers=2, d_model=64, num_heads=4, num_kv_heads=4, d_ff=256, mlp="gelu",
         norm="layernorm", position="learned", max_len=256, tied_embeddings=True,
     )
     train = train_config()
