@@ -51,8 +51,8 @@ def probe_handle(result: Any, cfg: ConfigDict, entry: TaskEntry, seed: int) -> M
     from evalkit.runtime.handle import FlaxModelHandle
     from evalkit.runtime.mesh import make_mesh
 
-    return FlaxModelHandle(result.model, make_mesh(cfg.runtime.mesh), tuple(cfg.runtime.mesh.rules), cfg.runtime,
-                           tokenizer=None, name=f"{entry.label}-probe-seed{seed}")
+    return FlaxModelHandle(f"{entry.label}-probe-seed{seed}", result.model, None, make_mesh(cfg.runtime.mesh),
+                           tuple(cfg.runtime.mesh.rules), entry.task.probe_model_config(entry.config), cfg.runtime)
 
 
 def iter_probe_seeds(entry: TaskEntry) -> Iterator[int]:

@@ -41,9 +41,8 @@ _LENGTHS = {
 
 def probe_defaults() -> ConfigDict:
     """The probe models a RASP task trains: a small transformer, its training budget and seeds."""
-    from evalkit.train.config import train_config
-
     from evalkit.models.config import transformer_config
+    from evalkit.train.config import train_config
 
     model = transformer_config(  # vocab_size is replaced by the task's vocabulary (probe_model_config)
         num_layers=2, d_model=64, num_heads=4, num_kv_heads=4, d_ff=256, mlp="gelu",

@@ -1,0 +1,49 @@
+"""Quickstart: train small probe transformers on RASP-L tasks (short inputs), test them on longer inputs.
+
+    evalkit run configs/quickstart.py            # ~10 minutes on 2 CPU cores
+    evalkit run configs/quickstart.py:test       # a seconds-long reduced form (used by the test suite)
+
+Tasks with a short RASP-L program (count, copy with unique tokens, addition with index hints) are
+expected to keep high exact match beyond the training length; copy with repeated tokens, plain addition
+and plain parity are expected to collapse beyond it. Results: runs/quickstart/ (results.json, results.md,
+report.html, one plot of exact match vs length per task). Figures measured on 2 cores: docs/benchmarks.md.
+"""
+
+from ml_collections import ConfigDict
+
+# task format -> (train lengths, test lengths, training steps)
+TASKS = {
+    "count": ((1, 16), (8, 16, 20, 24, 32), 600),
+    "copy_unique": ((1, 16), (8, 16, 20, 24, 32), 600),
+    "add_hints_reverse": ((1, 8), (4, 8, 10, 12, 16), 800),
+    "copy_repeat": ((1, 16), (8, 16, 20, 24, 32), 600),
+    "add_plain": ((1, 8), (4, 8, 10, 12, 16), 800),
+    "parity_plain": ((1, 16), (8, 16, 20, 24, 32), 600),
+}
+
+
+def get_config(arg: str | None = None) -> ConfigDict:
+    test = arg == "test"
+    c = ConfigDict()
+    c.name = "quickstart"
+    c.output_dir = "runs/quickstart-test" if test else "runs/quickstart"
+    c.model = ConfigDict({"name": "probe"})
+    c.tasks = ConfigDict()
+    for name, (train, tests, steps) in TASKS.items():
+        if test and name not in ("count", "copy_repeat"):
+            continue
+        c.tasks[f"rasp_{name}"] = ConfigDict({
+            "train_lengths": train,
+            "test_lengths": tests,
+            "examples_per_length": 8 if test else 50,
+            "probe": ConfigDict({
+                "model": ConfigDict({"num_layers": 2, "d_model": 64, "num_heads": 4, "num_kv_heads": 4,
+                                     "d_ff": 256, "max_len": 128, "position": "learned"}),
+                "train": ConfigDict({"steps": 20 if test else steps, "batch_size": 32, "context_len": 128,
+                                     "lr": 1e-3, "warmup_steps": 5 if test else 50,
+                                     "eval_every": 0, "checkpoint_every": 10 if test else 200}),
+                "seeds": (0,) if test else (0, 1),
+            }),
+        })
+    c.runtime = ConfigDict({"chunk_size": 128})
+    return c

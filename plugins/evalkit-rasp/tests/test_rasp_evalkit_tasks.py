@@ -1,0 +1,110 @@
+"""The RASP-L tasks as evalkit tasks: data checked against oracle and program, scoring, bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from evalkit_rasp.task import TASKS, RaspTask, length_generalization_summary
+
+from evalkit.api import Generation
+from evalkit.testing import run_cli
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_every_format_is_registered_once():
+    names = [t.name for t in TASKS]
+    assert len(names) == len(set(names)) == 10 and "rasp_count" in names and "rasp_add_plain" in names
+
+
+@pytest.mark.parametrize("fmt", ["count", "add_hints_reverse", "parity_scratchpad", "copy_repeat"])
+def test_generated_examples_are_checked_and_grouped(fmt):
+    task = RaspTask(fmt)
+    cfg = task.default_config()
+    cfg.examples_per_length = 3
+    examples = list(task.generate(cfg))
+    assert len(examples) == 3 * len(cfg.test_lengths)
+    assert len({ex["id"] for ex in examples}) == len(examples)
+    spec = task.spec(cfg)
+    for ex in examples:
+        prompt, answer = spec.vocab.decode(ex["prompt"]), spec.vocab.decode(ex["answer"])
+        assert spec.oracle(prompt) == answer and answer[-1] == spec.eos
+        split = "id" if int(ex["groups"]["length"]) <= max(cfg.train_lengths) else "ood"
+        assert ex["groups"]["split"] == split
+
+
+def test_training_documents_stay_in_the_training_range():
+    task = RaspTask("copy_unique")
+    cfg = task.default_config()
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        ids, mask = task.training_document(cfg, rng)
+        assert len(ids) == len(mask) and any(mask) and not mask[0]
+        n_answer = sum(mask)  # answer = copy + EOS
+        assert cfg.train_lengths[0] <= n_answer - 1 <= cfg.train_lengths[1]
+
+
+def test_scoring_is_exact_match_of_the_whole_answer_with_its_end():
+    task = RaspTask("count")
+    cfg = task.default_config()
+    ex = next(iter(task.generate(cfg)))
+    eos = task.spec(cfg).eos_id
+    body = tuple(ex["answer"][:-1])
+    assert task.score(ex, [Generation(None, body, "stop")], cfg) == {"exact_match": 1.0, "stopped": 1.0}
+    assert task.score(ex, [Generation(None, body, "length")], cfg) == {"exact_match": 0.0, "stopped": 0.0}
+    wrong = body[:-1] + (body[-1] + 1,)
+    assert task.score(ex, [Generation(None, wrong, "stop")], cfg)["exact_match"] == 0.0
+    assert task.requests(ex, cfg)[0].until == (eos,)
+
+
+def test_summary_finds_the_longest_generalized_length_per_seed():
+    def rec(seed, length, em):
+        return {"groups": {"seed": str(seed), "length": str(length)}, "scores": {"exact_match": em}}
+
+    records = [rec(0, 10, 1.0), rec(0, 20, 1.0), rec(0, 30, 0.0), rec(1, 10, 1.0), rec(1, 20, 0.0), rec(1, 30, 1.0)]
+    task = RaspTask("count")
+    out = length_generalization_summary(records, 0.95, 20, task.spec(task.default_config()))
+    assert out["per_seed"]["0"]["longest_length"] == 20 and out["per_seed"]["1"]["longest_length"] == 10
+    assert out["longest_length_median"] == 15 and out["rasp_program_size"] == 21
+
+
+def write_config(tmp_path, **task_overrides):
+    task = {"train_lengths": (1, 8), "test_lengths": (4, 8, 12), "examples_per_length": 4}
+    task.update(task_overrides)
+    path = tmp_path / "cfg.py"
+    path.write_text(
+        "from ml_collections import ConfigDict\n"
+        "def get_config(arg=None):\n"
+        f"    return ConfigDict({{'output_dir': {str(tmp_path / 'run')!r}, 'data_dir': {str(tmp_path / 'data')!r},\n"
+        f"        'model': {{'name': 'probe'}}, 'tasks': {{'rasp_count': {task!r}}}}})\n")
+    return path
+
+
+def test_bad_input_is_refused_before_training(tmp_path):
+    cfg = write_config(tmp_path, test_lengths=(2, 4, 8))
+    res = run_cli(["run", str(cfg)])
+    assert res.returncode == 2 and "never go beyond the training lengths" in res.stderr
+    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.task=rasp_cont"])
+    assert res.returncode == 2 and "unknown task 'rasp_cont'" in res.stderr and "rasp_count" in res.stderr
+    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.model.max_len=10"])
+    assert res.returncode == 2 and "probe.model.max_len=10 is shorter than the longest test example" in res.stderr
+    assert not (tmp_path / "run" / "probes").exists()
+
+
+@pytest.mark.slow
+def test_quickstart_runs_end_to_end_in_reduced_form(tmp_path):
+    out = tmp_path / "qs"
+    res = subprocess.run([sys.executable, "-m", "evalkit.cli", "run", str(ROOT / "configs" / "quickstart.py") + ":test",
+                          f"--config.output_dir={out}", f"--config.data_dir={tmp_path / 'data'}"],
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    results = json.loads((out / "results.json").read_text())
+    for label in ("rasp_count", "rasp_copy_repeat"):
+        task = results["tasks"][label]
+        assert task["status"] == "ok" and task["num_items"] == 40
+        assert set(task["groups"]["length"]) == {"8", "16", "20", "24", "32"}
+        assert task["summary"]["probes"]["0"]["steps"] == 20
+    assert (out / "report.html").exists() and (out / "rasp_count_by_length.png").exists()
