@@ -25,6 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("config", help="path/to/config.py[:arg]")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
+    train = sub.add_parser("train", help="train the probe models of a config's tasks without evaluating",
+                           description="Train (or reuse) every probe model the config's tasks ask for.")
+    train.add_argument("config", help="path/to/config.py[:arg]")
+
     lst = sub.add_parser("list", help="list registered tasks, models, metrics or reporters")
     lst.add_argument("kind", choices=["tasks", "models", "metrics", "reporters"])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
@@ -38,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # Subcommands that live next to the code they drive (loaded lazily so --help stays jax-free).
-_EXTRA_COMMANDS = ("evalkit.models.convert_cli",)
+_EXTRA_COMMANDS = ("evalkit.runtime.score_cli", "evalkit.models.convert_cli")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
 
         overrides, rest = split_overrides(argv)
         args = _parser().parse_args(rest)
-        if overrides and args.command not in ("run", "train"):
-            raise UserError(f"--config.* overrides only apply to `evalkit run` and `evalkit train`, not `{args.command}`")
+        if overrides and args.command not in ("run", "train", "score"):
+            raise UserError(f"--config.* overrides only apply to `evalkit run`, `train` and `score`, not `{args.command}`")
         return _dispatch(args, overrides)
     except UserError as exc:
         if debug:
@@ -72,6 +76,8 @@ def _dispatch(args: argparse.Namespace, overrides: dict[str, str]) -> int:
         return cmd_plugins(host, args.json)
     if args.command == "run":
         return cmd_run(host, args.config, overrides, args.print_config)
+    if args.command == "train":
+        return cmd_train(host, args.config, overrides)
     return args.func(args, overrides)
 
 
@@ -114,6 +120,23 @@ def cmd_run(host, spec: str, overrides: dict[str, str], print_only: bool = False
     if print_only:
         return 0
     return run_resolved(host, resolved)
+
+
+def cmd_train(host, spec: str, overrides: dict[str, str]) -> int:
+    """Train or reuse the probes of every probe task; print one JSON line per (task, seed)."""
+    from evalkit import probes
+    from evalkit.config import load_config_file
+    from evalkit.resolve import resolve_run
+
+    resolved = resolve_run(load_config_file(spec), overrides, host)
+    entries = [e for e in resolved.tasks if e.task.trains_probes]
+    if not entries:
+        raise UserError("none of the config's tasks trains probe models; use `evalkit run` to evaluate them")
+    for entry in entries:
+        for seed in probes.iter_probe_seeds(entry):
+            result = probes.train_task_probe(entry, seed, resolved.config)
+            print(json.dumps({"task": entry.label, "seed": seed, **probes.training_summary(result)}))
+    return 0
 
 
 def run_resolved(host, resolved) -> int:

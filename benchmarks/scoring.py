@@ -1,0 +1,240 @@
+"""Benchmark: evalkit packed scoring vs lm-eval-style PyTorch `transformers` scoring, same weights.
+
+Request set: N requests (default 5,000; ``--quick``: 128) of 10-1,000 tokens, lengths drawn
+log-uniform, random token ids; each continuation is the last 1..``--max-continuation`` tokens
+(multiple-choice style), the rest is context.
+
+* evalkit: ``llama_20m`` (float32) via ``load_flax_model`` and ``FlaxModelHandle.loglikelihood``
+  (defaults here: runtime.batch.num_buckets=6, max_tokens=8192): packed rows in a few fixed shapes,
+  the LM head applied only at scored positions, per-segment reduction on device. Its time includes
+  compilation (run on a background thread, overlapping execution).
+* PyTorch: ``transformers.LlamaForCausalLM`` (float32, SDPA attention, ``torch.set_num_threads(2)``)
+  with evalkit's weights copied in (mapping below), scored the way lm-evaluation-harness's HF backend
+  does: sort by descending length, fixed batch size, right padding, ``log_softmax`` over the full
+  ``[B, T, V]`` logits, then gather each continuation's positions.
+
+Weight mapping (evalkit NNX path -> transformers Llama; kernels are input-first, torch Linear is [out, in]):
+  embed.embedding [V, D]                  -> model.embed_tokens.weight
+  layers.i.attn_norm.scale                -> model.layers.i.input_layernorm.weight
+  layers.i.attn.{q,k,v}.kernel [D, H, Dh] -> model.layers.i.self_attn.{q,k,v}_proj.weight = reshape(D, H*Dh).T
+  layers.i.attn.o.kernel [H, Dh, D]       -> model.layers.i.self_attn.o_proj.weight = reshape(H*Dh, D).T
+  layers.i.mlp_norm.scale                 -> model.layers.i.post_attention_layernorm.weight
+  layers.i.mlp.{gate,up,down}.kernel      -> model.layers.i.mlp.{gate,up,down}_proj.weight = kernel.T
+  final_norm.scale                        -> model.norm.weight
+  lm_head.kernel [D, V]                   -> lm_head.weight = kernel.T
+
+Both engines score the same input tokens; tokens/s is input tokens over wall time (``ratio`` = evalkit /
+torch). Because the machine may be shared, tokens per CPU-second of each process is reported too. The
+last line printed is one JSON object: evalkit_tokens_per_s, torch_tokens_per_s, ratio, padding_fraction
+(evalkit), compiles, max_abs_logprob_diff, and more; ``mfu`` (2N FLOPs/token) when on a GPU.
+
+    python benchmarks/scoring.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+
+# Peak dense float32 (TF32 tensor-core) FLOP/s by device kind, for MFU on a GPU.
+PEAK_FLOPS = {"H100": 494.7e12, "H200": 494.7e12, "A100": 156e12, "L4": 60e12}
+
+
+def make_requests(n: int, vocab: int, lo: int, hi: int, max_cont: int, seed: int) -> list[tuple[list, list]]:
+    """(context, continuation) token lists; total lengths log-uniform in [lo, hi]."""
+    rng = np.random.default_rng(seed)
+    lengths = np.exp(rng.uniform(math.log(lo), math.log(hi + 1), n)).astype(int).clip(lo, hi)
+    out = []
+    for length in lengths:
+        ids = rng.integers(0, vocab, int(length)).tolist()
+        cont = int(rng.integers(1, min(max_cont, length - 1) + 1))
+        out.append((ids[:-cont], ids[-cont:]))
+    return out
+
+
+def run_evalkit(requests, model_cfg, max_tokens: int, num_buckets: int):
+    from evalkit.api.requests import Loglikelihood
+    from evalkit.config import runtime_defaults
+    from evalkit.runtime.handle import flax_model_config, load_flax_model
+
+    cfg = flax_model_config()
+    for key, value in model_cfg.items():
+        if value is not None:
+            cfg[key] = value
+    runtime = runtime_defaults()
+    runtime.batch.max_tokens = max_tokens
+    runtime.batch.num_buckets = num_buckets
+    handle = load_flax_model(cfg, runtime)
+    reqs = [Loglikelihood(tuple(c), tuple(x)) for c, x in requests]
+    t0, c0 = time.perf_counter(), time.process_time()
+    results = handle.loglikelihood(reqs)
+    return handle, results, time.perf_counter() - t0, time.process_time() - c0
+
+
+def torch_model_from(handle):
+    """A transformers LlamaForCausalLM holding the evalkit model's weights (mapping in the docstring)."""
+    import torch
+    from flax import nnx
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    c = handle.model.config
+    hd = c.head_dim or c.d_model // c.num_heads
+    hf_cfg = LlamaConfig(
+        vocab_size=c.vocab_size,
+        hidden_size=c.d_model,
+        intermediate_size=c.d_ff,
+        num_hidden_layers=c.num_layers,
+        num_attention_heads=c.num_heads,
+        num_key_value_heads=c.num_kv_heads,
+        head_dim=hd,
+        max_position_embeddings=c.max_len,
+        rms_norm_eps=c.norm_eps,
+        rope_theta=c.rope_theta,
+        tie_word_embeddings=False,
+        attention_bias=False,
+        mlp_bias=False,
+    )
+    hf_cfg._attn_implementation = "sdpa"
+    model = LlamaForCausalLM(hf_cfg).float().eval()
+    params = nnx.to_pure_dict(nnx.state(handle.model, nnx.Param))
+
+    def arr(x) -> torch.Tensor:
+        return torch.from_numpy(np.array(x, dtype=np.float32))
+
+    d = c.d_model
+    sd = {
+        "model.embed_tokens.weight": arr(params["embed"]["embedding"]),
+        "model.norm.weight": arr(params["final_norm"]["scale"]),
+        "lm_head.weight": arr(params["lm_head"]["kernel"]).T,
+    }
+    for i in range(c.num_layers):
+        p, t = params["layers"][i], f"model.layers.{i}."
+        sd[t + "input_layernorm.weight"] = arr(p["attn_norm"]["scale"])
+        sd[t + "post_attention_layernorm.weight"] = arr(p["mlp_norm"]["scale"])
+        for name in ("q", "k", "v"):
+            sd[t + f"self_attn.{name}_proj.weight"] = arr(p["attn"][name]["kernel"]).reshape(d, -1).T
+        sd[t + "self_attn.o_proj.weight"] = arr(p["attn"]["o"]["kernel"]).reshape(-1, d).T
+        for name in ("gate", "up", "down"):
+            sd[t + f"mlp.{name}_proj.weight"] = arr(p["mlp"][name]["kernel"]).T
+    missing, unexpected = model.load_state_dict({k: v.contiguous() for k, v in sd.items()}, strict=False)
+    missing = [k for k in missing if "rotary_emb" not in k]
+    if missing or unexpected:
+        raise RuntimeError(f"weight mapping incomplete: missing {missing}, unexpected {unexpected}")
+    return model
+
+
+def run_torch(model, requests, batch_size: int, max_len: int):
+    """lm-eval HF `_loglikelihood_tokens`: sorted by -length, right-padded fixed batches, full log_softmax."""
+    import torch
+    import torch.nn.functional as F
+
+    order = sorted(range(len(requests)), key=lambda i: (-len(requests[i][0]) - len(requests[i][1]), i))
+    out = [None] * len(requests)
+    real = padded = 0
+    t0, c0 = time.perf_counter(), time.process_time()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            inps, meta = [], []
+            for i in idx:
+                ctx, cont = requests[i]
+                whole = (ctx + cont)[-(max_len + 1) :]
+                inps.append(torch.tensor(whole[:-1], dtype=torch.long))
+                meta.append((i, len(whole) - 1, torch.tensor(cont, dtype=torch.long)))
+            pad_len = max(len(x) for x in inps)
+            batch = torch.stack([F.pad(x, (0, pad_len - len(x))) for x in inps])
+            real += sum(len(x) for x in inps)
+            padded += batch.numel()
+            logprobs = F.log_softmax(model(batch).logits, dim=-1)
+            for (i, inplen, cont), lp in zip(meta, logprobs):
+                lp = lp[inplen - len(cont) : inplen]
+                greedy = bool((lp.argmax(dim=-1) == cont).all())
+                out[i] = (float(lp.gather(-1, cont[:, None]).sum()), greedy)
+    return out, time.perf_counter() - t0, time.process_time() - c0, 1.0 - real / padded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="128 requests instead of 5,000")
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--min-len", type=int, default=10)
+    parser.add_argument("--max-len", type=int, default=1000)
+    parser.add_argument("--max-continuation", type=int, default=32)
+    parser.add_argument("--max-tokens", type=int, default=8192, help="evalkit runtime.batch.max_tokens")
+    parser.add_argument("--num-buckets", type=int, default=6, help="evalkit runtime.batch.num_buckets")
+    parser.add_argument("--torch-batch", type=int, default=16)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-torch", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    n = 128 if args.quick else args.requests
+
+    import jax
+    import torch
+
+    from evalkit.models import llama_20m
+    from evalkit.runtime.mesh import param_count
+
+    torch.set_num_threads(args.threads)
+    model_cfg = llama_20m()
+    requests = make_requests(n, model_cfg.vocab_size, args.min_len, args.max_len, args.max_continuation, args.seed)
+    tokens = sum(len(c) + len(x) - 1 for c, x in requests)
+    print(f"{n} requests, {tokens} input tokens, device {jax.devices()[0].device_kind} x{jax.device_count()}")
+
+    handle, results, ek_wall, ek_cpu = run_evalkit(requests, model_cfg, args.max_tokens, args.num_buckets)
+    stats = handle.stats()
+    ek_tps = tokens / ek_wall
+    # device_s: the engine's wall time minus time spent waiting for compilation (which overlaps execution).
+    ek_tps_warm = tokens / max(1e-9, stats["device_s"])
+    params = param_count(handle.model)
+    print(
+        f"evalkit: {ek_wall:.2f}s ({stats['compile_s']:.2f}s compiling, partly overlapped), {ek_tps:.0f} "
+        f"tokens/s ({ek_tps_warm:.0f} without waiting for compilation), padding {stats['padding_fraction']:.3f}, "
+        f"{stats['compiles']} compiles, {params / 1e6:.1f}M params"
+    )
+    summary = {
+        "requests": n,
+        "tokens": tokens,
+        "evalkit_tokens_per_s": round(ek_tps, 1),
+        "evalkit_tokens_per_s_excl_compile": round(ek_tps_warm, 1),
+        "padding_fraction": stats["padding_fraction"],
+        "compiles": stats["compiles"],
+        "compile_s": stats["compile_s"],
+        "evalkit_tokens_per_cpu_s": round(tokens / ek_cpu, 1),
+    }
+    platform = jax.devices()[0].platform
+    if platform == "gpu":
+        kind = jax.devices()[0].device_kind
+        peak = next((v for k, v in PEAK_FLOPS.items() if k in kind), None)
+        if peak:
+            # Scoring is forward-only (2N FLOPs/token); 6N (training convention) reported alongside.
+            summary["mfu"] = round(2 * params * ek_tps_warm / (peak * jax.device_count()), 4)
+            summary["mfu_6n"] = round(6 * params * ek_tps_warm / (peak * jax.device_count()), 4)
+            print(f"MFU (2N, excl. compile): {summary['mfu']:.2%}")
+    if not args.skip_torch:
+        tmodel = torch_model_from(handle)
+        ref, th_wall, th_cpu, th_pad = run_torch(tmodel, requests, args.torch_batch, model_cfg.max_len)
+        th_tps = tokens / th_wall
+        diff = max(abs(r.logprob - lp) for r, (lp, _) in zip(results, ref))
+        greedy_agree = float(np.mean([r.is_greedy == g for r, (_, g) in zip(results, ref)]))
+        print(f"torch:   {th_wall:.2f}s, {th_tps:.0f} tokens/s, padding {th_pad:.3f}, batch {args.torch_batch}")
+        print(f"ratio {ek_tps / th_tps:.2f}x, max |logprob diff| {diff:.2e}, greedy agreement {greedy_agree:.3f}")
+        summary.update(
+            torch_tokens_per_s=round(th_tps, 1),
+            torch_padding_fraction=round(th_pad, 4),
+            ratio=round(ek_tps / th_tps, 3),
+            torch_tokens_per_cpu_s=round(tokens / th_cpu, 1),
+            cpu_time_ratio=round(th_cpu / ek_cpu, 3),
+            max_abs_logprob_diff=float(f"{diff:.3e}"),
+            greedy_agreement=greedy_agree,
+        )
+    summary["torch_threads"] = args.threads
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""`evalkit score`: a JSONL file round-trips in input order; bad input names the file, line and fix."""
+
+import argparse
+import json
+
+import pytest
+
+from evalkit.errors import UserError
+from evalkit.runtime import score_cli
+
+CONFIG = """
+from ml_collections import ConfigDict
+
+
+def get_config(arg=None):
+    c = ConfigDict()
+    c.model = ConfigDict(dict(name="flax", d_model=32, d_ff=64, num_layers=1, max_len=32, tokenizer="bytes"))
+    c.runtime = ConfigDict(dict(batch=dict(num_buckets=1)))
+    return c
+"""
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    score_cli.add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["score", *argv])
+
+
+def write_lines(path, lines):
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_score_round_trip(tmp_path, capsys):
+    config = tmp_path / "model.py"
+    config.write_text(CONFIG, encoding="utf-8")
+    rows = [
+        {"id": "b", "context": "Hello", "continuation": " world"},
+        {"id": 7, "context": [1, 2, 3], "continuation": [4]},
+        {"id": "long", "context": "x" * 40, "continuation": "yz"},
+    ]
+    requests = write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in rows] + [""])
+    out = tmp_path / "out" / "scores.jsonl"
+    args = parse(["--model", str(config), "--requests", str(requests), "--out", str(out), "--batch-tokens", "64"])
+    assert args.func(args, {"runtime.too_long": "truncate"}) == 0
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [g["id"] for g in got] == ["b", 7, "long"]
+    assert [g["num_tokens"] for g in got] == [6, 1, 2]
+    assert all(set(g) == {"id", "loglik", "is_greedy", "num_tokens"} and g["loglik"] < 0 for g in got)
+    assert "1 left-truncated" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "lines, match",
+    [
+        (['{"id": 1, "context": "a", "continuation": "b"}', "{not json"], "line 2 is not valid JSON"),
+        (['{"id": 1, "context": "a"}'], "line 1 has no 'continuation' field"),
+        (['{"id": 1, "context": "a", "continuation": 3}'], "line 1: continuation must be a string"),
+        (["[1, 2]"], "line 1 is not a JSON object"),
+    ],
+)
+def test_bad_lines_name_file_and_line(tmp_path, lines, match):
+    path = write_lines(tmp_path / "bad.jsonl", lines)
+    with pytest.raises(UserError, match=match) as err:
+        score_cli.read_requests(path)
+    assert "bad.jsonl" in str(err.value)
+
+
+def test_missing_file_wrong_model_kind_and_bad_override(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        score_cli.read_requests(tmp_path / "nope.jsonl")
+    config = tmp_path / "fake.py"
+    config.write_text(CONFIG.replace('name="flax"', 'name="fake"'), encoding="utf-8")
+    with pytest.raises(UserError, match="needs a flax model"):
+        score_cli.model_and_runtime(str(config), {}, None)
+    config.write_text(CONFIG, encoding="utf-8")
+    with pytest.raises(UserError, match="only model.\\* and runtime.\\*"):
+        score_cli.model_and_runtime(str(config), {"seed": "1"}, None)
+    model, runtime = score_cli.model_and_runtime(str(config), {"model.init_seed": "3"}, 99)
+    assert (model.init_seed, model.d_model, runtime.batch.max_tokens, runtime.batch.num_buckets) == (3, 32, 99, 1)
