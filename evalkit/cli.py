@@ -90,6 +90,8 @@ def cmd_list(host, kind: str, as_json: bool) -> int:
         if kind == "tasks":
             item["version"] = obj.version
             item["config"] = obj.default_config().to_dict()
+        elif kind == "models":
+            item["config"] = obj.default_config().to_dict()
         items.append(item)
     if as_json:
         print(json.dumps(items, indent=2, default=str))

@@ -25,6 +25,11 @@ are already [in, out].
   final_norm.scale / .bias             [D]               final_norm only
   lm_head.kernel                       [D, V]            (embed, vocab)  untied only; tied uses embed.embedding.T
 Head h of q uses kv head h // (H // K), as Hugging Face `repeat_kv` does.
+
+KV cache (`init_cache`): per layer keys and values [B, K, S, Dh] (batch, kv_heads, length,
+head_dim; keys stored after RoPE), i.e. the layout the attention matmuls read, so a decode step
+writes its new slot with `dynamic_update_slice` and never transposes the whole cache. New keys
+and values are computed as [B, T, K, Dh] and transposed (only the T new tokens) before use.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from evalkit.models.positions import PositionEncoding, make_position_encoding
 from evalkit.runtime.mesh import logical_to_mesh, shard_activation
 
 Axes = tuple[str | None, ...]
+KV_AXES = ("batch", "kv_heads", "length", "head_dim")  # logical axes of cached keys / values
 MASK_VALUE = -1e30  # Finite, so a fully masked (padding) row gives a uniform softmax, not NaN.
 _ACTIVATIONS = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
@@ -62,11 +68,29 @@ def _param(value: jax.Array, axes: Axes) -> nnx.Param:
 class Cache:
     """KV cache for generation. Slots [0, index) are filled; segment id 0 marks an empty slot."""
 
-    keys: tuple[jax.Array, ...]  # per layer [B, S, K, Dh], stored after RoPE
-    values: tuple[jax.Array, ...]  # per layer [B, S, K, Dh]
+    keys: tuple[jax.Array, ...]  # per layer [B, K, S, Dh] (KV_AXES), stored after RoPE
+    values: tuple[jax.Array, ...]  # per layer [B, K, S, Dh] (KV_AXES)
     segment_ids: jax.Array  # [B, S] int32
     positions: jax.Array  # [B, S] int32
     index: jax.Array  # scalar int32: the next slot to write
+
+    def pad_to(self, length: int) -> Cache:
+        """The same cache with empty (segment 0) slots appended up to `length` slots."""
+        extra = length - self.segment_ids.shape[1]
+
+        def kv(x: jax.Array) -> jax.Array:
+            return jnp.pad(x, [(0, 0), (0, 0), (0, extra), (0, 0)])
+
+        def rows(x: jax.Array) -> jax.Array:
+            return jnp.pad(x, [(0, 0), (0, extra)])
+
+        return Cache(
+            tuple(map(kv, self.keys)),
+            tuple(map(kv, self.values)),
+            rows(self.segment_ids),
+            rows(self.positions),
+            self.index,
+        )
 
 
 class Dense(nnx.Module):
@@ -150,21 +174,22 @@ class Attention(nnx.Module):
         index: jax.Array | None,
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
         q = shard_activation(pos.rotate(self.q(x), positions), ("batch", "length", "heads", "head_dim"))
-        k = shard_activation(pos.rotate(self.k(x), positions), ("batch", "length", "kv_heads", "head_dim"))
-        v = shard_activation(self.v(x), ("batch", "length", "kv_heads", "head_dim"))
+        # Keys and values in the cache layout [B, K, T, Dh]: only the T new tokens are transposed.
+        k = shard_activation(jnp.swapaxes(pos.rotate(self.k(x), positions), 1, 2), KV_AXES)
+        v = shard_activation(jnp.swapaxes(self.v(x), 1, 2), KV_AXES)
         if kv is not None:
-            k = jax.lax.dynamic_update_slice(kv[0], k.astype(kv[0].dtype), (0, index, 0, 0))
-            v = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, index, 0, 0))
+            k = jax.lax.dynamic_update_slice(kv[0], k.astype(kv[0].dtype), (0, 0, index, 0))
+            v = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, 0, index, 0))
             kv = (k, v)
         b, t, h, dh = q.shape
         groups = h // self.num_kv_heads
         q = q.reshape(b, t, self.num_kv_heads, groups, dh)
-        scores = jnp.einsum("btkgd,bskd->bkgts", q, k, preferred_element_type=jnp.float32) * dh**-0.5
+        scores = jnp.einsum("btkgd,bksd->bkgts", q, k, preferred_element_type=jnp.float32) * dh**-0.5
         if bias is not None:
             scores = scores + bias.reshape(b, self.num_kv_heads, groups, *bias.shape[-2:])
         scores = jnp.where(mask[:, None, None], scores, MASK_VALUE)
         probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-        out = jnp.einsum("bkgts,bskd->btkgd", probs, v).reshape(b, t, h, dh)
+        out = jnp.einsum("bkgts,bksd->btkgd", probs, v).reshape(b, t, h, dh)
         out = shard_activation(out, ("batch", "length", "heads", "head_dim"))
         return self.o(out), kv
 
@@ -234,7 +259,6 @@ class Embed(nnx.Module):
 
 _HIDDEN_AXES = ("batch", "length", "embed")
 _LOGIT_AXES = ("batch", "length", "vocab")
-_KV_AXES = ("batch", "length", "kv_heads", "head_dim")
 
 
 def _cache_axes(cache: Cache | None) -> Cache | None:
@@ -242,7 +266,7 @@ def _cache_axes(cache: Cache | None) -> Cache | None:
     if cache is None:
         return None
     n = len(cache.keys)
-    return Cache((_KV_AXES,) * n, (_KV_AXES,) * n, ("batch", "length"), ("batch", "length"), ())
+    return Cache((KV_AXES,) * n, (KV_AXES,) * n, ("batch", "length"), ("batch", "length"), ())
 
 
 def _explicit_mesh() -> bool:
@@ -271,8 +295,8 @@ class Transformer(nnx.Module):
     def init_cache(self, batch: int, max_len: int) -> Cache:
         """An empty cache of `max_len` slots per row."""
         cfg = self.config
-        shape = (batch, max_len, cfg.num_kv_heads, head_dim(cfg))
-        zeros = tuple(shard_activation(jnp.zeros(shape, self.dtype), _KV_AXES) for _ in range(cfg.num_layers))
+        shape = (batch, cfg.num_kv_heads, max_len, head_dim(cfg))
+        zeros = tuple(shard_activation(jnp.zeros(shape, self.dtype), KV_AXES) for _ in range(cfg.num_layers))
         return Cache(
             keys=zeros,
             values=tuple(jnp.zeros_like(z) for z in zeros),
