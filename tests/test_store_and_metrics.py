@@ -59,3 +59,13 @@ def test_html_report_escapes_everything():
                "config": {"x": "</pre><script>"}}
     page = html_report(results, images=["a'.png"])
     assert "<script>" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
+
+
+def test_group_tables_keep_natural_order_after_a_json_round_trip():
+    from evalkit.reporting import group_tables
+
+    m = {"em": {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": 1}}
+    results = json.loads(json.dumps({"tasks": {"t": {"groups": {"length": {"4": m, "10": m, "8": m}}}}},
+                                    sort_keys=True))
+    (_, _, rows), = group_tables(results)
+    assert [r[0] for r in rows] == ["4", "8", "10"]

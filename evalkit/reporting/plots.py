@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from evalkit.reporting.tables import ordered
+
 
 def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
     """Line plot with CI bands of every score against every group key; returns the PNG paths."""
@@ -20,6 +22,7 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
         for gkey, values in (t.get("groups") or {}).items():
             if len(values) < 2:
                 continue
+            values = dict(ordered(values))
             keys = list(values)
             numeric = all(_is_number(k) for k in keys)
             xs = [float(k) for k in keys] if numeric else list(range(len(keys)))

@@ -5,6 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from evalkit.metrics.aggregate import natural_key
+
+
+def ordered(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Group values in natural order ('2' before '10'), whatever order a JSON file kept them in."""
+    return sorted(values.items(), key=lambda kv: natural_key(kv[0]))
+
 
 def _fmt(x: Any) -> str:
     if isinstance(x, float):
@@ -35,7 +42,7 @@ def group_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[
             scores = sorted({s for v in values.values() for s in v})
             rows = [[gval] + [_fmt(v[s]["value"]) + f" ±{_fmt((v[s]['ci_high'] - v[s]['ci_low']) / 2)}"
                               if s in v else "" for s in scores] + [str(max((v[s]["n"] for s in v), default=0))]
-                    for gval, v in values.items()]
+                    for gval, v in ordered(values)]
             out.append((f"{label} by {gkey}", [gkey, *scores, "n"], rows))
     return out
 
