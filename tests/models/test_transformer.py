@@ -162,6 +162,42 @@ def test_packed_row_matches_documents_run_alone(style):
     assert bool(jnp.all(jnp.isfinite(logits)))
 
 
+@pytest.mark.parametrize("style", ["llama_gqa", "alibi_gelu"])
+def test_blocked_attention_matches_dense(style, monkeypatch):
+    """T=512 takes the block-causal path; it equals the dense path on every non-padding slot."""
+    from evalkit.models import transformer as transformer_module
+
+    length = 512
+    assert (
+        length >= transformer_module.BLOCKED_MIN_LENGTH and length % transformer_module.ATTENTION_BLOCK == 0
+    )
+    graphdef, state = nnx.split(
+        make(small(**{**STYLES[style], "d_model": 16, "d_ff": 32, "max_len": length}))
+    )
+    rng = np.random.default_rng(3)
+    tokens = jnp.asarray(rng.integers(1, 97, (2, length)), jnp.int32)
+    # Row 0: three documents crossing block boundaries, then padding; row 1: pads, two documents, pads.
+    seg_rows = [[1] * 100 + [2] * 200 + [3] * 140, [0] * 20 + [4] * 300 + [5] * 120]
+    segments = np.zeros((2, length), np.int32)
+    positions = np.zeros((2, length), np.int32)
+    for row, segs in enumerate(seg_rows):
+        segments[row, : len(segs)] = segs
+        for seg in set(segs) - {0}:
+            where = np.flatnonzero(segments[row] == seg)
+            positions[row, where] = np.arange(len(where))
+
+    def forward():
+        fn = jax.jit(lambda s, *a: nnx.merge(graphdef, s)(*a)[0])  # fresh jit: traces anew
+        return fn(state, tokens, jnp.asarray(positions), jnp.asarray(segments))
+
+    blocked = forward()
+    monkeypatch.setattr(transformer_module, "BLOCKED_MIN_LENGTH", length + 1)
+    dense = forward()
+    real = segments != 0
+    np.testing.assert_allclose(np.asarray(blocked)[real], np.asarray(dense)[real], atol=1e-5, rtol=0)
+    assert bool(jnp.all(jnp.isfinite(blocked)))
+
+
 @pytest.mark.parametrize("style", ["llama_gqa", "alibi_gelu", "opt"])
 def test_kv_cache_decoding_matches_full_forward(style):
     model = styled(style)
