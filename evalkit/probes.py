@@ -29,18 +29,18 @@ def seed_examples(examples: list[Example], seed: int) -> list[Example]:
 
 def train_task_probe(entry: TaskEntry, seed: int, cfg: ConfigDict) -> Any:
     """Train (or reuse) the probe of ``entry`` for ``seed``; returns the TrainResult."""
-    from evalkit.runtime.mesh import make_mesh, maybe_init_distributed
+    from evalkit.runtime.handle import runtime_mesh, runtime_rules, start_distributed
     from evalkit.train.probes import train_probe
 
-    maybe_init_distributed(cfg.runtime)
-    mesh = make_mesh(cfg.runtime.mesh)
+    start_distributed(cfg.runtime)
+    mesh = runtime_mesh(cfg.runtime)
     task, tcfg = entry.task, entry.config
     model_cfg = task.probe_model_config(tcfg)
     identity = {"name": task.name, "version": task.version, "data": task.training_identity(tcfg)}
     try:
         return train_probe(
             model_cfg, tcfg.probe.train, lambda rng: task.training_document(tcfg, rng), probe_root(cfg, entry),
-            int(seed), mesh, tuple(cfg.runtime.mesh.rules), task=identity, progress=bool(cfg.runtime.progress),
+            int(seed), mesh, runtime_rules(cfg.runtime), task=identity, progress=bool(cfg.runtime.progress),
         )
     except ValueError as exc:  # config problems found by the trainer
         raise UserError(f"probe training for task {entry.label!r} cannot start: {exc}") from exc
@@ -48,11 +48,10 @@ def train_task_probe(entry: TaskEntry, seed: int, cfg: ConfigDict) -> Any:
 
 def probe_handle(result: Any, cfg: ConfigDict, entry: TaskEntry, seed: int) -> ModelHandle:
     """A Flax model handle around a trained probe (token-id requests only: no tokenizer)."""
-    from evalkit.runtime.handle import FlaxModelHandle
-    from evalkit.runtime.mesh import make_mesh
+    from evalkit.runtime.handle import FlaxModelHandle, runtime_mesh, runtime_rules
 
-    return FlaxModelHandle(f"{entry.label}-probe-seed{seed}", result.model, None, make_mesh(cfg.runtime.mesh),
-                           tuple(cfg.runtime.mesh.rules), entry.task.probe_model_config(entry.config), cfg.runtime)
+    return FlaxModelHandle(f"{entry.label}-probe-seed{seed}", result.model, None, runtime_mesh(cfg.runtime),
+                           runtime_rules(cfg.runtime), entry.task.probe_model_config(entry.config), cfg.runtime)
 
 
 def iter_probe_seeds(entry: TaskEntry) -> Iterator[int]:

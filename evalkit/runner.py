@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 import evalkit
 from evalkit import probes
-from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task, UserError
+from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task
 from evalkit.api.requests import to_json
 from evalkit.data import load_examples
 from evalkit.metrics import summarize_groups, summarize_scores
@@ -242,4 +242,4 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["UserError", "evaluate_chunk", "execute", "prepare_data", "run_task"]
+__all__ = ["evaluate_chunk", "execute", "prepare_data", "run_task"]
