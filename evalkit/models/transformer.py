@@ -52,13 +52,17 @@ from evalkit.runtime.mesh import logical_to_mesh, shard_activation
 Axes = tuple[str | None, ...]
 KV_AXES = ("batch", "kv_heads", "length", "head_dim")  # logical axes of cached keys / values
 MASK_VALUE = -1e30  # Finite, so a fully masked (padding) row gives a uniform softmax, not NaN.
-# Without a cache, rows of at least BLOCKED_MIN_LENGTH slots that are a multiple of ATTENTION_BLOCK
-# attend block-causally: each block of ATTENTION_BLOCK queries reads only keys up to the end of its
-# block, skipping the fully masked upper triangle of the score matrix. Other lengths stay dense: each
-# blocked length costs extra compile time (unrolled blocks), which on CPU outweighed the gain when
-# every bucket length (multiples of 64) took the blocked path.
-ATTENTION_BLOCK = 128
-BLOCKED_MIN_LENGTH = 256
+# Without a cache, rows of at least BLOCKED_MIN_LENGTH slots that are a multiple of QUERY_BLOCK attend
+# in query blocks (see _causal_attention): super-blocks of SUPER_BLOCK queries read only the keys up to
+# their end, and a scan over QUERY_BLOCK-query blocks keeps each score tile cache-sized. On CPU this
+# made attention over 1,024-slot rows 2.4x faster than one block per 128 queries, and the scan keeps
+# the compiled program small. Shorter rows, and lengths that are not a multiple, stay dense.
+QUERY_BLOCK = 64
+SUPER_BLOCK = 256
+BLOCKED_MIN_LENGTH = 128
+# Uncached forward passes scan over the layers (one compiled layer instead of num_layers) when the
+# layer weights are at most this many bytes: the scan reads them from one stacked copy made per call.
+SCAN_LAYERS_MAX_BYTES = 1 << 30
 _ACTIVATIONS = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
     "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
@@ -191,41 +195,70 @@ class Attention(nnx.Module):
             v = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, 0, index, 0))
             kv = (k, v)
         b, t, h, dh = q.shape
-        groups = h // self.num_kv_heads
-        q = q.reshape(b, t, self.num_kv_heads, groups, dh)
+        kh = self.num_kv_heads
+        # [B, K, G, T, Dh] with the softmax scale folded in: batch and kv head lead, so both attention
+        # matmuls are plain batched matmuls (3x faster on CPU than contracting a [B, T, K, G, Dh] layout).
+        q = jnp.transpose(q.reshape(b, t, kh, h // kh, dh), (0, 2, 3, 1, 4)) * jnp.asarray(dh**-0.5, q.dtype)
         if bias is not None:
-            bias = bias.reshape(b, self.num_kv_heads, groups, *bias.shape[-2:])
-        if kv is None and t >= BLOCKED_MIN_LENGTH and t % ATTENTION_BLOCK == 0:
-            # Block-causal: query block [start, end) sees keys [0, end); the keys after `end` are
-            # masked for every query in the block (causal by slot). Only fully masked (padding)
-            # rows differ from the dense path: uniform over `end` keys instead of all T.
-            blocks = []
-            for start in range(0, t, ATTENTION_BLOCK):
-                end = start + ATTENTION_BLOCK
-                blocks.append(
-                    _attend(
-                        q[:, start:end],
-                        k[:, :, :end],
-                        v[:, :, :end],
-                        mask[:, start:end, :end],
-                        None if bias is None else bias[..., start:end, :end],
-                    )
-                )
-            out = jnp.concatenate(blocks, axis=1)
+            bias = bias.reshape(b, kh, h // kh, *bias.shape[-2:])
+        if kv is None:
+            out = _causal_attention(q, k, v, mask, bias)
         else:
             out = _attend(q, k, v, mask, bias)
-        out = shard_activation(out.reshape(b, t, h, dh), ("batch", "length", "heads", "head_dim"))
+        out = jnp.transpose(out, (0, 3, 1, 2, 4)).reshape(b, t, h, dh)
+        out = shard_activation(out, ("batch", "length", "heads", "head_dim"))
         return self.o(out), kv
 
 
 def _attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None) -> jax.Array:
-    """Masked softmax attention: q [B,T,K,G,Dh], k/v [B,K,S,Dh], mask [B,T,S], bias [B,K,G,T,S] -> [B,T,K,G,Dh]."""
-    scores = jnp.einsum("btkgd,bksd->bkgts", q, k, preferred_element_type=jnp.float32) * q.shape[-1] ** -0.5
+    """Masked softmax attention: q [B,K,G,T,Dh] (pre-scaled), k/v [B,K,S,Dh], mask [B,T,S], bias [B,K,G,T,S]
+    -> [B,K,G,T,Dh]. Float32 scores; the softmax is normalised after the value matmul (T x Dh divisions
+    instead of T x S)."""
+    scores = jnp.einsum("bkgtd,bksd->bkgts", q, k, preferred_element_type=jnp.float32)
     if bias is not None:
         scores = scores + bias
     scores = jnp.where(mask[:, None, None], scores, MASK_VALUE)
-    probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-    return jnp.einsum("bkgts,bksd->btkgd", probs, v)
+    weights = jnp.exp(scores - jnp.max(scores, axis=-1, keepdims=True))
+    total = jnp.sum(weights, axis=-1, keepdims=True)
+    out = jnp.einsum("bkgts,bksd->bkgtd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
+    return (out / total).astype(v.dtype)
+
+
+def _causal_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None
+) -> jax.Array:
+    """:func:`_attend` for uncached rows (key slot = query slot), in query blocks when the row allows.
+
+    Queries go in super-blocks of SUPER_BLOCK slots that read only the keys up to the block's end
+    (skipping the masked upper triangle); within one, a `scan` over QUERY_BLOCK-query blocks keeps the
+    score tile small enough to stay in cache. Same result as the dense path except at fully masked
+    (padding) queries, whose output is a uniform average over fewer keys.
+    """
+    t = q.shape[3]
+    if t < BLOCKED_MIN_LENGTH or t % QUERY_BLOCK:
+        return _attend(q, k, v, mask, bias)
+    outs = []
+    for start in range(0, t, SUPER_BLOCK):
+        end = min(t, start + SUPER_BLOCK)
+        n = (end - start) // QUERY_BLOCK
+
+        def blocks(x: jax.Array, axis: int, end: int = end, start: int = start, n: int = n) -> jax.Array:
+            # [..., start:end, ...] split into n query blocks, block index moved to the front for scan.
+            x = jax.lax.slice_in_dim(x, start, end, axis=axis)
+            x = x.reshape(*x.shape[:axis], n, QUERY_BLOCK, *x.shape[axis + 1 :])
+            return jnp.moveaxis(x, axis, 0)
+
+        keys, values = k[:, :, :end], v[:, :, :end]
+        xs = (blocks(q, 3), blocks(mask[:, :, :end], 1), None if bias is None else blocks(bias[..., :end], 3))
+
+        def body(carry: None, x: tuple, keys: jax.Array = keys, values: jax.Array = values) -> tuple[None, jax.Array]:
+            q_block, mask_block, bias_block = x
+            return carry, _attend(q_block, keys, values, mask_block, bias_block)
+
+        _, out = jax.lax.scan(body, None, xs)  # [n, B, K, G, QUERY_BLOCK, Dh]
+        out = jnp.moveaxis(out, 0, 3)
+        outs.append(out.reshape(*out.shape[:3], end - start, out.shape[-1]))
+    return outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=3)
 
 
 class MLP(nnx.Module):
@@ -409,17 +442,43 @@ class Transformer(nnx.Module):
         bias = self.pos_embed.attention_bias(positions, k_positions)
 
         new_keys, new_values = [], []
-        for i, layer in enumerate(self.layers):
-            kv = None if cache is None else (cache.keys[i], cache.values[i])
-            x, kv = layer(x, positions, mask, bias, self.pos_embed, kv, index)
-            if kv is not None:
-                new_keys.append(kv[0])
-                new_values.append(kv[1])
+        if cache is None and self._scan_layers():
+            x = self._scanned_layers(x, positions, mask, bias)
+        else:
+            for i, layer in enumerate(self.layers):
+                kv = None if cache is None else (cache.keys[i], cache.values[i])
+                x, kv = layer(x, positions, mask, bias, self.pos_embed, kv, index)
+                if kv is not None:
+                    new_keys.append(kv[0])
+                    new_values.append(kv[1])
         if self.final_norm is not None:
             x = self.final_norm(x)
         if cache is None:
             return x, None
         return x, Cache(tuple(new_keys), tuple(new_values), k_segments, k_positions, index + t)
+
+    def _scan_layers(self) -> bool:
+        layer_bytes = sum(
+            v.size * v.dtype.itemsize for v in jax.tree.leaves(nnx.state(self.layers, nnx.Param))
+        )
+        return len(self.layers) > 1 and layer_bytes <= SCAN_LAYERS_MAX_BYTES
+
+    def _scanned_layers(self, x: jax.Array, positions: jax.Array, mask: jax.Array, bias: jax.Array | None) -> jax.Array:
+        """The uncached layer stack as one `scan` over the layers' stacked weights.
+
+        XLA then compiles one layer instead of num_layers copies (compile time falls ~num_layers-fold);
+        the price is one stacked copy of the layer weights per call, hence SCAN_LAYERS_MAX_BYTES.
+        """
+        graphdef = nnx.graphdef(self.layers[0])
+        states = [nnx.state(layer) for layer in self.layers]
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+
+        def body(x: jax.Array, state: nnx.State) -> tuple[jax.Array, None]:
+            x, _ = nnx.merge(graphdef, state)(x, positions, mask, bias, self.pos_embed, None, None)
+            return x, None
+
+        x, _ = jax.lax.scan(body, x, stacked)
+        return x
 
     def logits_from_hidden(self, h: jax.Array) -> jax.Array:
         """Float32 logits [..., V] from hidden states [..., D]."""

@@ -169,7 +169,7 @@ def test_blocked_attention_matches_dense(style, monkeypatch):
 
     length = 512
     assert (
-        length >= transformer_module.BLOCKED_MIN_LENGTH and length % transformer_module.ATTENTION_BLOCK == 0
+        length >= transformer_module.BLOCKED_MIN_LENGTH and length % transformer_module.QUERY_BLOCK == 0
     )
     graphdef, state = nnx.split(
         make(small(**{**STYLES[style], "d_model": 16, "d_ff": 32, "max_len": length}))
