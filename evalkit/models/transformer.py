@@ -251,7 +251,9 @@ def _causal_attention(
         keys, values = k[:, :, :end], v[:, :, :end]
         xs = (blocks(q, 3), blocks(mask[:, :, :end], 1), None if bias is None else blocks(bias[..., :end], 3))
 
-        def body(carry: None, x: tuple, keys: jax.Array = keys, values: jax.Array = values) -> tuple[None, jax.Array]:
+        def body(
+            carry: None, x: tuple, keys: jax.Array = keys, values: jax.Array = values
+        ) -> tuple[None, jax.Array]:
             q_block, mask_block, bias_block = x
             return carry, _attend(q_block, keys, values, mask_block, bias_block)
 
@@ -463,7 +465,9 @@ class Transformer(nnx.Module):
         )
         return len(self.layers) > 1 and layer_bytes <= SCAN_LAYERS_MAX_BYTES
 
-    def _scanned_layers(self, x: jax.Array, positions: jax.Array, mask: jax.Array, bias: jax.Array | None) -> jax.Array:
+    def _scanned_layers(
+        self, x: jax.Array, positions: jax.Array, mask: jax.Array, bias: jax.Array | None
+    ) -> jax.Array:
         """The uncached layer stack as one `scan` over the layers' stacked weights.
 
         XLA then compiles one layer instead of num_layers copies (compile time falls ~num_layers-fold);
