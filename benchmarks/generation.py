@@ -1,7 +1,7 @@
 """Greedy generation throughput: evalkit's jitted KV-cache decoding vs Hugging Face `model.generate` on CPU.
 
-Both run the same ~21M-param Llama (`llama_20m`, float32, weights copied from torch with an explicit
-mapping) on the same prompts, in the same length-sorted, left-padded batches, with KV caches and no
+Both run the same ~21M-param Llama (`llama_20m`, float32; evalkit imports the PyTorch model's
+Hugging Face folder written by `twin.llama_twin`) on the same prompts, in the same length-sorted, left-padded batches, with KV caches and no
 early stop. Compilation is excluded from evalkit's timed run (reported separately); each side gets
 a warm-up. The last line printed is one JSON object.
 
@@ -12,79 +12,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 
 import jax
 import numpy as np
 import torch
-from flax import nnx
+from twin import llama_twin
 
 from evalkit.api.requests import Generate
 from evalkit.config import runtime_defaults
-from evalkit.models import Transformer, head_dim, llama_20m
+from evalkit.models import llama_20m
+from evalkit.models.hf_import import load_hf_model
 from evalkit.runtime import make_mesh, mesh_config
 from evalkit.runtime.generation import Generator
 from evalkit.runtime.stats import RuntimeStats
-
-
-def torch_model(cfg):
-    """A random-init `LlamaForCausalLM` with the evalkit config's shapes (float32, eval mode)."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    hf_cfg = LlamaConfig(
-        vocab_size=cfg.vocab_size,
-        hidden_size=cfg.d_model,
-        intermediate_size=cfg.d_ff,
-        num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads,
-        num_key_value_heads=cfg.num_kv_heads,
-        max_position_embeddings=cfg.max_len,
-        rms_norm_eps=cfg.norm_eps,
-        rope_theta=cfg.rope_theta,
-        tie_word_embeddings=False,
-        pad_token_id=0,
-        bos_token_id=None,
-        eos_token_id=None,
-    )
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(hf_cfg).float().eval()
-    model.generation_config.eos_token_id = None
-    model.generation_config.pad_token_id = 0
-    return model
-
-
-def evalkit_model(cfg, hf) -> Transformer:
-    """The evalkit Transformer with `hf`'s weights (explicit name and layout mapping)."""
-    d, h, k, dh = cfg.d_model, cfg.num_heads, cfg.num_kv_heads, head_dim(cfg)
-    sd = {name: t.detach().numpy() for name, t in hf.state_dict().items()}
-    params = {
-        ("embed", "embedding"): sd["model.embed_tokens.weight"],
-        ("final_norm", "scale"): sd["model.norm.weight"],
-        ("lm_head", "kernel"): sd["lm_head.weight"].T,
-    }
-    for i in range(cfg.num_layers):
-        p = f"model.layers.{i}."
-        params[("layers", i, "attn_norm", "scale")] = sd[p + "input_layernorm.weight"]
-        params[("layers", i, "mlp_norm", "scale")] = sd[p + "post_attention_layernorm.weight"]
-        params[("layers", i, "attn", "q", "kernel")] = sd[p + "self_attn.q_proj.weight"].T.reshape(d, h, dh)
-        params[("layers", i, "attn", "k", "kernel")] = sd[p + "self_attn.k_proj.weight"].T.reshape(d, k, dh)
-        params[("layers", i, "attn", "v", "kernel")] = sd[p + "self_attn.v_proj.weight"].T.reshape(d, k, dh)
-        params[("layers", i, "attn", "o", "kernel")] = sd[p + "self_attn.o_proj.weight"].T.reshape(h, dh, d)
-        for name in ("gate", "up", "down"):
-            params[("layers", i, "mlp", name, "kernel")] = sd[p + f"mlp.{name}_proj.weight"].T
-    graphdef, state = nnx.split(nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0))))
-
-    def fill(path, leaf):
-        key = tuple(
-            e.key if hasattr(e, "key") else e.idx for e in path if hasattr(e, "key") or hasattr(e, "idx")
-        )
-        value = params.pop(key)
-        assert value.shape == leaf.shape, (key, value.shape, leaf.shape)
-        return jax.numpy.asarray(value, leaf.dtype)
-
-    state = jax.tree_util.tree_map_with_path(fill, state)
-    assert not params, f"unused weights: {sorted(params)}"
-    return nnx.merge(graphdef, state)
 
 
 def make_prompts(n: int, lo: int, hi: int, vocab: int) -> list[list[int]]:
@@ -136,11 +78,12 @@ def main() -> None:
     repeats = args.repeats or 3
 
     cfg = llama_20m()
-    hf = torch_model(cfg)
-    model = evalkit_model(cfg, hf)
+    folder = tempfile.mkdtemp(prefix="evalkit-bench-")
+    hf = llama_twin(cfg, folder)
     prompts = make_prompts(n, lo, hi, cfg.vocab_size)
     mesh_cfg = mesh_config()
     mesh = make_mesh(mesh_cfg, devices=jax.devices()[:1])
+    model = load_hf_model(folder, mesh, mesh_cfg.rules)[0]
     runtime = runtime_defaults()
     runtime.batch.generate_batch = args.batch
     stats = RuntimeStats()

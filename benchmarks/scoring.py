@@ -8,20 +8,13 @@ log-uniform, random token ids; each continuation is the last 1..``--max-continua
   (defaults here: runtime.batch.num_buckets=6, max_tokens=8192): packed rows in a few fixed shapes,
   the LM head applied only at scored positions, per-segment reduction on device. Its time includes
   compilation (run on a background thread, overlapping execution).
-* PyTorch: ``transformers.LlamaForCausalLM`` (float32, SDPA attention, ``torch.set_num_threads(2)``)
-  with evalkit's weights copied in (mapping below), scored the way lm-evaluation-harness's HF backend
-  does: sort by descending length, fixed batch size, right padding, ``log_softmax`` over the full
-  ``[B, T, V]`` logits, then gather each continuation's positions.
+* PyTorch: ``transformers.LlamaForCausalLM`` (float32, SDPA attention, ``torch.set_num_threads(2)``),
+  scored the way lm-evaluation-harness's HF backend does: sort by descending length, fixed batch size,
+  right padding, ``log_softmax`` over the full ``[B, T, V]`` logits, then gather each continuation's
+  positions.
 
-Weight mapping (evalkit NNX path -> transformers Llama; kernels are input-first, torch Linear is [out, in]):
-  embed.embedding [V, D]                  -> model.embed_tokens.weight
-  layers.i.attn_norm.scale                -> model.layers.i.input_layernorm.weight
-  layers.i.attn.{q,k,v}.kernel [D, H, Dh] -> model.layers.i.self_attn.{q,k,v}_proj.weight = reshape(D, H*Dh).T
-  layers.i.attn.o.kernel [H, Dh, D]       -> model.layers.i.self_attn.o_proj.weight = reshape(H*Dh, D).T
-  layers.i.mlp_norm.scale                 -> model.layers.i.post_attention_layernorm.weight
-  layers.i.mlp.{gate,up,down}.kernel      -> model.layers.i.mlp.{gate,up,down}_proj.weight = kernel.T
-  final_norm.scale                        -> model.norm.weight
-  lm_head.kernel [D, V]                   -> lm_head.weight = kernel.T
+Both hold the same weights: ``twin.llama_twin`` saves the PyTorch model as a Hugging Face folder and
+evalkit loads that folder (``model.checkpoint``), as a user importing a checkpoint would.
 
 Both engines score the same input tokens; tokens/s is input tokens over wall time (``ratio`` = evalkit /
 torch). Because the machine may be shared, tokens per CPU-second of each process is reported too. The
@@ -56,15 +49,13 @@ def make_requests(n: int, vocab: int, lo: int, hi: int, max_cont: int, seed: int
     return out
 
 
-def run_evalkit(requests, model_cfg, max_tokens: int, num_buckets: int):
+def run_evalkit(requests, checkpoint: str, max_tokens: int, num_buckets: int):
     from evalkit.api.requests import Loglikelihood
     from evalkit.config import runtime_defaults
     from evalkit.runtime.handle import flax_model_config, load_flax_model
 
     cfg = flax_model_config()
-    for key, value in model_cfg.items():
-        if value is not None:
-            cfg[key] = value
+    cfg.checkpoint = checkpoint
     runtime = runtime_defaults()
     runtime.batch.max_tokens = max_tokens
     runtime.batch.num_buckets = num_buckets
@@ -73,58 +64,6 @@ def run_evalkit(requests, model_cfg, max_tokens: int, num_buckets: int):
     t0, c0 = time.perf_counter(), time.process_time()
     results = handle.loglikelihood(reqs)
     return handle, results, time.perf_counter() - t0, time.process_time() - c0
-
-
-def torch_model_from(handle):
-    """A transformers LlamaForCausalLM holding the evalkit model's weights (mapping in the docstring)."""
-    import torch
-    from flax import nnx
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    c = handle.model.config
-    hd = c.head_dim or c.d_model // c.num_heads
-    hf_cfg = LlamaConfig(
-        vocab_size=c.vocab_size,
-        hidden_size=c.d_model,
-        intermediate_size=c.d_ff,
-        num_hidden_layers=c.num_layers,
-        num_attention_heads=c.num_heads,
-        num_key_value_heads=c.num_kv_heads,
-        head_dim=hd,
-        max_position_embeddings=c.max_len,
-        rms_norm_eps=c.norm_eps,
-        rope_theta=c.rope_theta,
-        tie_word_embeddings=False,
-        attention_bias=False,
-        mlp_bias=False,
-    )
-    hf_cfg._attn_implementation = "sdpa"
-    model = LlamaForCausalLM(hf_cfg).float().eval()
-    params = nnx.to_pure_dict(nnx.state(handle.model, nnx.Param))
-
-    def arr(x) -> torch.Tensor:
-        return torch.from_numpy(np.array(x, dtype=np.float32))
-
-    d = c.d_model
-    sd = {
-        "model.embed_tokens.weight": arr(params["embed"]["embedding"]),
-        "model.norm.weight": arr(params["final_norm"]["scale"]),
-        "lm_head.weight": arr(params["lm_head"]["kernel"]).T,
-    }
-    for i in range(c.num_layers):
-        p, t = params["layers"][i], f"model.layers.{i}."
-        sd[t + "input_layernorm.weight"] = arr(p["attn_norm"]["scale"])
-        sd[t + "post_attention_layernorm.weight"] = arr(p["mlp_norm"]["scale"])
-        for name in ("q", "k", "v"):
-            sd[t + f"self_attn.{name}_proj.weight"] = arr(p["attn"][name]["kernel"]).reshape(d, -1).T
-        sd[t + "self_attn.o_proj.weight"] = arr(p["attn"]["o"]["kernel"]).reshape(-1, d).T
-        for name in ("gate", "up", "down"):
-            sd[t + f"mlp.{name}_proj.weight"] = arr(p["mlp"][name]["kernel"]).T
-    missing, unexpected = model.load_state_dict({k: v.contiguous() for k, v in sd.items()}, strict=False)
-    missing = [k for k in missing if "rotary_emb" not in k]
-    if missing or unexpected:
-        raise RuntimeError(f"weight mapping incomplete: missing {missing}, unexpected {unexpected}")
-    return model
 
 
 def run_torch(model, requests, batch_size: int, max_len: int):
@@ -173,19 +112,26 @@ def main() -> None:
     args = parser.parse_args()
     n = 128 if args.quick else args.requests
 
+    import tempfile
+
     import jax
     import torch
+    from twin import llama_twin
 
     from evalkit.models import llama_20m
     from evalkit.runtime.mesh import param_count
 
     torch.set_num_threads(args.threads)
     model_cfg = llama_20m()
-    requests = make_requests(n, model_cfg.vocab_size, args.min_len, args.max_len, args.max_continuation, args.seed)
+    requests = make_requests(
+        n, model_cfg.vocab_size, args.min_len, args.max_len, args.max_continuation, args.seed
+    )
     tokens = sum(len(c) + len(x) - 1 for c, x in requests)
     print(f"{n} requests, {tokens} input tokens, device {jax.devices()[0].device_kind} x{jax.device_count()}")
 
-    handle, results, ek_wall, ek_cpu = run_evalkit(requests, model_cfg, args.max_tokens, args.num_buckets)
+    folder = tempfile.mkdtemp(prefix="evalkit-bench-")
+    tmodel = llama_twin(model_cfg, folder)
+    handle, results, ek_wall, ek_cpu = run_evalkit(requests, folder, args.max_tokens, args.num_buckets)
     stats = handle.stats()
     ek_tps = tokens / ek_wall
     # device_s: the engine's wall time minus time spent waiting for compilation (which overlaps execution).
@@ -216,13 +162,16 @@ def main() -> None:
             summary["mfu_6n"] = round(6 * params * ek_tps_warm / (peak * jax.device_count()), 4)
             print(f"MFU (2N, excl. compile): {summary['mfu']:.2%}")
     if not args.skip_torch:
-        tmodel = torch_model_from(handle)
         ref, th_wall, th_cpu, th_pad = run_torch(tmodel, requests, args.torch_batch, model_cfg.max_len)
         th_tps = tokens / th_wall
         diff = max(abs(r.logprob - lp) for r, (lp, _) in zip(results, ref))
         greedy_agree = float(np.mean([r.is_greedy == g for r, (_, g) in zip(results, ref)]))
-        print(f"torch:   {th_wall:.2f}s, {th_tps:.0f} tokens/s, padding {th_pad:.3f}, batch {args.torch_batch}")
-        print(f"ratio {ek_tps / th_tps:.2f}x, max |logprob diff| {diff:.2e}, greedy agreement {greedy_agree:.3f}")
+        print(
+            f"torch:   {th_wall:.2f}s, {th_tps:.0f} tokens/s, padding {th_pad:.3f}, batch {args.torch_batch}"
+        )
+        print(
+            f"ratio {ek_tps / th_tps:.2f}x, max |logprob diff| {diff:.2e}, greedy agreement {greedy_agree:.3f}"
+        )
         summary.update(
             torch_tokens_per_s=round(th_tps, 1),
             torch_padding_fraction=round(th_pad, 4),

@@ -37,6 +37,8 @@ and values are computed as [B, T, K, Dh] and transposed (only the T new tokens) 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -60,9 +62,6 @@ MASK_VALUE = -1e30  # Finite, so a fully masked (padding) row gives a uniform so
 QUERY_BLOCK = 64
 SUPER_BLOCK = 256
 BLOCKED_MIN_LENGTH = 128
-# Uncached forward passes scan over the layers (one compiled layer instead of num_layers) when the
-# layer weights are at most this many bytes: the scan reads them from one stacked copy made per call.
-SCAN_LAYERS_MAX_BYTES = 1 << 30
 _ACTIVATIONS = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
     "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
@@ -107,7 +106,12 @@ class Cache:
 
 
 class Dense(nnx.Module):
-    """`einsum(spec, x, kernel) + bias` with named kernel axes; bias spans the last `bias_ndim` axes."""
+    """`einsum(spec, x, kernel) + bias` with named kernel axes; bias spans the last `bias_ndim` axes.
+
+    `spec` has the form `<lead><in>,<in><out>-> <lead><out>` (e.g. "btd,dhk->bthk"). It is computed as
+    one 2-D matmul over flattened leading and kernel dims: on CPU, XLA's gradient of the 3-D einsum
+    took 2.3x as long as that of the same 2-D matmul.
+    """
 
     def __init__(
         self,
@@ -119,6 +123,12 @@ class Dense(nnx.Module):
         *,
         bias_ndim: int = 0,
     ):
+        inputs, out = spec.split("->")
+        x_axes, k_axes = inputs.split(",")
+        self.in_ndim = len(set(x_axes) & set(k_axes))
+        lead = x_axes[: len(x_axes) - self.in_ndim]
+        if x_axes[len(lead) :] != k_axes[: self.in_ndim] or out != lead + k_axes[self.in_ndim :]:
+            raise ValueError(f"Dense spec {spec!r} is not of the form '<lead><in>,<in><out>-><lead><out>'")
         self.spec = spec
         self.dtype = jnp.dtype(cfg.dtype)
         param_dtype = jnp.dtype(cfg.param_dtype)
@@ -128,7 +138,12 @@ class Dense(nnx.Module):
         )
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = jnp.einsum(self.spec, x.astype(self.dtype), self.kernel[...].astype(self.dtype))
+        kernel = self.kernel[...].astype(self.dtype)
+        in_shape, out_shape = kernel.shape[: self.in_ndim], kernel.shape[self.in_ndim :]
+        lead = x.shape[: x.ndim - self.in_ndim]
+        flat_in, flat_out = math.prod(in_shape), math.prod(out_shape)
+        y = jnp.dot(x.astype(self.dtype).reshape(-1, flat_in), kernel.reshape(flat_in, flat_out))
+        y = y.reshape(*lead, *out_shape)
         if self.bias is not None:
             y = y + self.bias[...].astype(self.dtype)
         return y
@@ -210,18 +225,52 @@ class Attention(nnx.Module):
         return self.o(out), kv
 
 
-def _attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None) -> jax.Array:
-    """Masked softmax attention: q [B,K,G,T,Dh] (pre-scaled), k/v [B,K,S,Dh], mask [B,T,S], bias [B,K,G,T,S]
-    -> [B,K,G,T,Dh]. Float32 scores; the softmax is normalised after the value matmul (T x Dh divisions
-    instead of T x S)."""
+def _softmax_weights(
+    q: jax.Array, k: jax.Array, mask: jax.Array, bias: jax.Array | None
+) -> tuple[jax.Array, jax.Array]:
+    """Unnormalised float32 softmax weights [B,K,G,T,S] and their row sums [B,K,G,T,1]."""
     scores = jnp.einsum("bkgtd,bksd->bkgts", q, k, preferred_element_type=jnp.float32)
     if bias is not None:
         scores = scores + bias
     scores = jnp.where(mask[:, None, None], scores, MASK_VALUE)
     weights = jnp.exp(scores - jnp.max(scores, axis=-1, keepdims=True))
-    total = jnp.sum(weights, axis=-1, keepdims=True)
+    return weights, jnp.sum(weights, axis=-1, keepdims=True)
+
+
+def _attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None) -> jax.Array:
+    """Masked softmax attention: q [B,K,G,T,Dh] (pre-scaled), k/v [B,K,S,Dh], mask [B,T,S], bias [B,K,G,T,S]
+    -> [B,K,G,T,Dh]. Float32 scores; the softmax is normalised after the value matmul (T x Dh divisions
+    instead of T x S). Its gradient is written out (:func:`_attend_bwd`)."""
+    return _attend_core(bias is not None, q, k, v, mask, bias)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _attend_core(has_bias: bool, q, k, v, mask, bias):  # noqa: ANN001, ANN202
+    return _attend_fwd(has_bias, q, k, v, mask, bias)[0]
+
+
+def _attend_fwd(has_bias: bool, q, k, v, mask, bias):  # noqa: ANN001, ANN202 - custom_vjp rule
+    weights, total = _softmax_weights(q, k, mask, bias)
     out = jnp.einsum("bkgts,bksd->bkgtd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
-    return (out / total).astype(v.dtype)
+    out = (out / total).astype(v.dtype)
+    return out, (q, k, v, weights, total, out)
+
+
+def _attend_bwd(has_bias: bool, res, d_out):  # noqa: ANN001, ANN202 - custom_vjp rule
+    """The softmax-attention gradient as four batched matmuls and one elementwise pass (as in
+    FlashAttention's backward); on CPU 1.2x faster than differentiating the forward ops."""
+    q, k, v, weights, total, out = res
+    probs = weights / total
+    dv = jnp.einsum("bkgts,bkgtd->bksd", probs.astype(v.dtype), d_out, preferred_element_type=jnp.float32)
+    dp = jnp.einsum("bkgtd,bksd->bkgts", d_out, v, preferred_element_type=jnp.float32)
+    delta = jnp.sum(d_out.astype(jnp.float32) * out.astype(jnp.float32), axis=-1, keepdims=True)
+    ds = probs * (dp - delta)  # gradient of the scores; 0 where masked (probs = 0)
+    dq = jnp.einsum("bkgts,bksd->bkgtd", ds.astype(q.dtype), k, preferred_element_type=jnp.float32)
+    dk = jnp.einsum("bkgts,bkgtd->bksd", ds.astype(q.dtype), q, preferred_element_type=jnp.float32)
+    return dq.astype(q.dtype), dk.astype(k.dtype), dv.astype(v.dtype), None, ds if has_bias else None
+
+
+_attend_core.defvjp(_attend_fwd, _attend_bwd)
 
 
 def _causal_attention(
@@ -444,45 +493,17 @@ class Transformer(nnx.Module):
         bias = self.pos_embed.attention_bias(positions, k_positions)
 
         new_keys, new_values = [], []
-        if cache is None and self._scan_layers():
-            x = self._scanned_layers(x, positions, mask, bias)
-        else:
-            for i, layer in enumerate(self.layers):
-                kv = None if cache is None else (cache.keys[i], cache.values[i])
-                x, kv = layer(x, positions, mask, bias, self.pos_embed, kv, index)
-                if kv is not None:
-                    new_keys.append(kv[0])
-                    new_values.append(kv[1])
+        for i, layer in enumerate(self.layers):
+            kv = None if cache is None else (cache.keys[i], cache.values[i])
+            x, kv = layer(x, positions, mask, bias, self.pos_embed, kv, index)
+            if kv is not None:
+                new_keys.append(kv[0])
+                new_values.append(kv[1])
         if self.final_norm is not None:
             x = self.final_norm(x)
         if cache is None:
             return x, None
         return x, Cache(tuple(new_keys), tuple(new_values), k_segments, k_positions, index + t)
-
-    def _scan_layers(self) -> bool:
-        layer_bytes = sum(
-            v.size * v.dtype.itemsize for v in jax.tree.leaves(nnx.state(self.layers, nnx.Param))
-        )
-        return len(self.layers) > 1 and layer_bytes <= SCAN_LAYERS_MAX_BYTES
-
-    def _scanned_layers(
-        self, x: jax.Array, positions: jax.Array, mask: jax.Array, bias: jax.Array | None
-    ) -> jax.Array:
-        """The uncached layer stack as one `scan` over the layers' stacked weights.
-
-        XLA then compiles one layer instead of num_layers copies (compile time falls ~num_layers-fold);
-        the price is one stacked copy of the layer weights per call, hence SCAN_LAYERS_MAX_BYTES.
-        """
-        graphdef = nnx.graphdef(self.layers[0])
-        states = [nnx.state(layer) for layer in self.layers]
-        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *states)
-
-        def body(x: jax.Array, state: nnx.State) -> tuple[jax.Array, None]:
-            x, _ = nnx.merge(graphdef, state)(x, positions, mask, bias, self.pos_embed, None, None)
-            return x, None
-
-        x, _ = jax.lax.scan(body, x, stacked)
-        return x
 
     def logits_from_hidden(self, h: jax.Array) -> jax.Array:
         """Float32 logits [..., V] from hidden states [..., D]."""

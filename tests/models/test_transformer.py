@@ -168,9 +168,7 @@ def test_blocked_attention_matches_dense(style, monkeypatch):
     from evalkit.models import transformer as transformer_module
 
     length = 512
-    assert (
-        length >= transformer_module.BLOCKED_MIN_LENGTH and length % transformer_module.QUERY_BLOCK == 0
-    )
+    assert length >= transformer_module.BLOCKED_MIN_LENGTH and length % transformer_module.QUERY_BLOCK == 0
     graphdef, state = nnx.split(
         make(small(**{**STYLES[style], "d_model": 16, "d_ff": 32, "max_len": length}))
     )
@@ -248,3 +246,36 @@ def test_bfloat16_compute_is_finite():
     tokens = jnp.ones((1, 5), jnp.int32)
     logits, _ = run(model, tokens, arange_positions(1, 5))
     assert logits.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(logits)))
+
+
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_attention_gradient_matches_autodiff(with_bias):
+    """The written-out attention VJP equals autodiff of a plain softmax attention (masked rows included)."""
+    from evalkit.models import transformer as transformer_module
+
+    rng = np.random.default_rng(5)
+    b, k, g, t, d = 2, 2, 3, 16, 8
+    q = jnp.asarray(rng.standard_normal((b, k, g, t, d)), jnp.float32)
+    keys = jnp.asarray(rng.standard_normal((b, k, t, d)), jnp.float32)
+    values = jnp.asarray(rng.standard_normal((b, k, t, d)), jnp.float32)
+    segments = jnp.asarray([[1] * 6 + [2] * 10, [0] * 3 + [1] * 13])
+    mask = (jnp.arange(t)[None, :] <= jnp.arange(t)[:, None])[None] & (
+        segments[:, :, None] == segments[:, None, :]
+    )
+    mask = mask & (segments[:, None, :] != 0)
+    bias = jnp.asarray(rng.standard_normal((b, k, g, t, t)), jnp.float32) if with_bias else None
+    weights = jnp.asarray(rng.standard_normal((b, k, g, t, d)), jnp.float32)
+
+    def reference(q, keys, values, bias):
+        scores = jnp.einsum("bkgtd,bksd->bkgts", q, keys) + (0.0 if bias is None else bias)
+        probs = jax.nn.softmax(jnp.where(mask[:, None, None], scores, -1e30), axis=-1)
+        return jnp.sum(jnp.einsum("bkgts,bksd->bkgtd", probs, values) * weights)
+
+    def ours(q, keys, values, bias):
+        return jnp.sum(transformer_module._attend(q, keys, values, mask, bias) * weights)
+
+    argnums = (0, 1, 2, 3) if with_bias else (0, 1, 2)
+    expected = jax.grad(reference, argnums)(q, keys, values, bias)
+    got = jax.jit(jax.grad(ours, argnums))(q, keys, values, bias)
+    for e, o in zip(expected, got):
+        np.testing.assert_allclose(np.asarray(o), np.asarray(e), atol=2e-5, rtol=1e-5)
