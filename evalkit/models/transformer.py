@@ -5,7 +5,7 @@ Call: `model(tokens [B,T] int32, positions [B,T] int32, segment_ids [B,T] | None
 query's slot, in the same segment, and its segment is not 0 (0 = padding). Packed rows use
 segments 1, 2, ... with positions restarting at 0; left-padded rows give pads segment 0.
 Without a KV cache, long rows (see BLOCKED_MIN_LENGTH) attend block-causally, skipping the fully
-masked upper triangle; results match the dense path except at all-padding (segment 0) queries.
+masked upper triangle. A query with no visible key (a padding slot) attends to nothing: its attention output is 0.
 
 Parameter paths (`nnx.state(model)`), shapes and logical axes; H = num_heads, K = num_kv_heads,
 Dh = head_dim, D = d_model, F = d_ff, V = vocab_size. Kernels are stored input-first, so a
@@ -53,7 +53,7 @@ from evalkit.runtime.mesh import logical_to_mesh, shard_activation
 
 Axes = tuple[str | None, ...]
 KV_AXES = ("batch", "kv_heads", "length", "head_dim")  # logical axes of cached keys / values
-MASK_VALUE = -1e30  # Finite, so a fully masked (padding) row gives a uniform softmax, not NaN.
+MASK_VALUE = -1e30  # Finite, so masked scores never make inf - inf = NaN.
 # Without a cache, rows of at least BLOCKED_MIN_LENGTH slots that are a multiple of QUERY_BLOCK attend
 # in query blocks (see _causal_attention): super-blocks of SUPER_BLOCK queries read only the keys up to
 # their end, and a scan over QUERY_BLOCK-query blocks keeps each score tile cache-sized. On CPU this
@@ -233,8 +233,12 @@ def _softmax_weights(
     if bias is not None:
         scores = scores + bias
     scores = jnp.where(mask[:, None, None], scores, MASK_VALUE)
-    weights = jnp.exp(scores - jnp.max(scores, axis=-1, keepdims=True))
-    return weights, jnp.sum(weights, axis=-1, keepdims=True)
+    # A fully masked (padding) query has max MASK_VALUE: shifting by half of it zeroes all its weights,
+    # so it attends to nothing (output 0, no gradient) instead of averaging masked keys.
+    shift = jnp.maximum(jnp.max(scores, axis=-1, keepdims=True), MASK_VALUE / 2)
+    weights = jnp.exp(scores - shift)
+    total = jnp.sum(weights, axis=-1, keepdims=True)
+    return weights, jnp.where(total > 0, total, 1.0)
 
 
 def _attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None) -> jax.Array:
@@ -280,8 +284,7 @@ def _causal_attention(
 
     Queries go in super-blocks of SUPER_BLOCK slots that read only the keys up to the block's end
     (skipping the masked upper triangle); within one, a `scan` over QUERY_BLOCK-query blocks keeps the
-    score tile small enough to stay in cache. Same result as the dense path except at fully masked
-    (padding) queries, whose output is a uniform average over fewer keys.
+    score tile small enough to stay in cache. Same result as the dense path.
     """
     t = q.shape[3]
     if t < BLOCKED_MIN_LENGTH or t % QUERY_BLOCK:
