@@ -37,7 +37,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from evalkit.api.requests import Generate, Generation
 from evalkit.errors import UserError
 from evalkit.models.config import head_dim
-from evalkit.models.transformer import KV_AXES, Cache
+from evalkit.models.transformer import KEY_CACHE_AXES, KV_AXES, Cache
 from evalkit.runtime.mesh import Rules, logical_to_mesh, shard_batch, state_shardings, use_mesh
 from evalkit.runtime.stats import RuntimeStats
 
@@ -296,11 +296,12 @@ class Generator:
 
     def _carry_shardings(self, batch: int, cache_len: int, new_len: int, num_layers: int) -> _Carry:
         num_kv_heads, dh = self._kv_shape
-        kv = self._sharding(KV_AXES, (batch, num_kv_heads, cache_len, dh))
+        keys = self._sharding(KEY_CACHE_AXES, (batch, num_kv_heads, dh, cache_len))
+        values = self._sharding(KV_AXES, (batch, num_kv_heads, cache_len, dh))
         rows = self._sharding(("batch", "length"), (batch, cache_len))
         vec = self._sharding(("batch",), (batch,))
         scalar = NamedSharding(self.mesh, PartitionSpec())
-        cache = Cache((kv,) * num_layers, (kv,) * num_layers, rows, rows, scalar)
+        cache = Cache((keys,) * num_layers, (values,) * num_layers, rows, rows, scalar)
         out = self._sharding(("batch", "length"), (batch, new_len))
         return _Carry(cache, vec, vec, scalar, vec, vec, out)
 

@@ -5,7 +5,7 @@ A *sequence* is one scoring unit: token ids ``whole`` whose inputs are ``whole[:
 (one segment each, positions restarting at 0, segment 0 = padding) by first-fit decreasing into rows of
 a few *bucket* lengths, and rows are grouped into batches of a fixed row count per bucket (~max_tokens
 tokens; the last batch is padded with empty rows). Only scored positions go through the LM head, in
-``C = T / d`` slots per row with ``d`` from a short ladder (8, 4, 2, 1) picked per bucket from the
+``C = T / d`` slots per row with ``d`` from a short ladder (32, 16, 8, 4, 2, 1) picked per bucket from the
 scored share of its sequences. A batch shape is (rows, T, max segments, C), so one call compiles at
 most one shape per bucket, whatever the dataset size.
 
@@ -121,8 +121,8 @@ class Packer:
         row_multiple: int = 1,
         length_multiple: int = 64,
         max_segments: int = 64,
-        score_divisors: tuple[int, ...] = (8, 4, 2, 1),
-        score_headroom: float = 1.5,
+        score_divisors: tuple[int, ...] = (32, 16, 8, 4, 2, 1),
+        score_headroom: float = 2.0,
     ):
         self.max_len = int(max_len)
         self.max_tokens = int(max_tokens)

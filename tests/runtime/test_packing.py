@@ -98,7 +98,8 @@ def test_sticky_buckets_grow_only_for_longer_sequences():
 def test_score_slots_follow_the_scored_share():
     packer = Packer(max_len=512, max_tokens=2048, max_rows=64, num_buckets=1)
     sizes = np.full(10, 100)
-    assert packer.score_slots(512, np.full(10, 5), sizes) == 64  # 5% scored: T / 8
-    assert packer.score_slots(512, np.full(10, 15), sizes) == 128  # 15% x 1.5 headroom: T / 4
+    assert packer.score_slots(512, np.full(10, 2), sizes) == 32  # 2% x 2 headroom: T / 16
+    assert packer.score_slots(512, np.full(10, 5), sizes) == 64  # 5% x 2: T / 8
+    assert packer.score_slots(512, np.full(10, 15), sizes) == 256  # 15% x 2: T / 2
     assert packer.score_slots(512, np.array([5] * 9 + [200]), sizes) == 256  # the longest scored run fits
     assert packer.score_slots(512, sizes, sizes) == 512  # everything scored (rolling windows)
