@@ -207,17 +207,19 @@ class Attention(nnx.Module):
         index: jax.Array | None,
     ) -> tuple[jax.Array, tuple[jax.Array, jax.Array] | None]:
         q = shard_activation(pos.rotate(self.q(x), positions), ("batch", "length", "heads", "head_dim"))
-        # Values [B, K, T, Dh]; keys [B, K, T, Dh] uncached, [B, K, Dh, T] in the cache: only the T new
-        # tokens are transposed.
+        # Keys [B, K, T, Dh] / [B, K, Dh, S] in the cache, values [B, K, T, Dh]: only the T new tokens
+        # are transposed.
         k = pos.rotate(self.k(x), positions)
         v = shard_activation(jnp.swapaxes(self.v(x), 1, 2), KV_AXES)
-        if kv is None:
-            k = shard_activation(jnp.swapaxes(k, 1, 2), KV_AXES)
-        else:
-            k = shard_activation(jnp.transpose(k, (0, 2, 3, 1)), KEY_CACHE_AXES)
-            k = jax.lax.dynamic_update_slice(kv[0], k.astype(kv[0].dtype), (0, 0, 0, index))
-            v = jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, 0, index, 0))
-            kv = (k, v)
+        # A cache of exactly this call's T slots is filled from empty (a prefill): it attends like an
+        # uncached call (block-causal, over the new keys) and only stores them.
+        prefill = kv is not None and kv[0].shape[-1] == k.shape[1]
+        if kv is not None:
+            k_cache = shard_activation(jnp.transpose(k, (0, 2, 3, 1)), KEY_CACHE_AXES).astype(kv[0].dtype)
+            kv = (
+                jax.lax.dynamic_update_slice(kv[0], k_cache, (0, 0, 0, index)),
+                jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, 0, index, 0)),
+            )
         b, t, h, dh = q.shape
         kh = self.num_kv_heads
         # [B, K, G, T, Dh] with the softmax scale folded in: batch and kv head lead, so both attention
@@ -225,10 +227,10 @@ class Attention(nnx.Module):
         q = jnp.transpose(q.reshape(b, t, kh, h // kh, dh), (0, 2, 3, 1, 4)) * jnp.asarray(dh**-0.5, q.dtype)
         if bias is not None:
             bias = bias.reshape(b, kh, h // kh, *bias.shape[-2:])
-        if kv is None:
-            out = _causal_attention(q, k, v, mask, bias)
+        if kv is None or prefill:
+            out = _causal_attention(q, shard_activation(jnp.swapaxes(k, 1, 2), KV_AXES), v, mask, bias)
         else:
-            out = _attend_cached(q, k, v, mask, bias)
+            out = _attend_cached(q, kv[0], kv[1], mask, bias)
         out = jnp.transpose(out, (0, 3, 1, 2, 4)).reshape(b, t, h, dh)
         out = shard_activation(out, ("batch", "length", "heads", "head_dim"))
         return self.o(out), kv
