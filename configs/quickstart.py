@@ -1,6 +1,6 @@
 """Quickstart: train small probe transformers on RASP-L tasks (short inputs), test them on longer inputs.
 
-    evalkit run configs/quickstart.py            # ~10 minutes on 2 CPU cores
+    evalkit run configs/quickstart.py            # ~6 minutes on 2 idle CPU cores
     evalkit run configs/quickstart.py:test       # a seconds-long reduced form (used by the test suite)
 
 Tasks with a short RASP-L program (count, copy with unique tokens, addition with index hints) are
@@ -13,12 +13,12 @@ from ml_collections import ConfigDict
 
 # task format -> (train lengths, test lengths, training steps, vocabulary params)
 TASKS = {
-    "count": ((1, 16), (8, 16, 20, 24, 32), 800, {"max_value": 40}),
-    "copy_unique": ((1, 8), (4, 8, 10, 12, 16), 800, {"max_value": 20}),
-    "add_hints_reverse": ((1, 6), (3, 6, 8, 10), 800, {"max_hint": 12}),
-    "copy_repeat": ((1, 8), (4, 8, 10, 12, 16), 800, {}),
-    "add_plain": ((1, 6), (3, 6, 8, 10), 800, {}),
-    "parity_plain": ((1, 16), (8, 16, 20, 24, 32), 800, {}),
+    "count": ((1, 16), (8, 16, 20, 24, 32), 2000, {"max_value": 40}),
+    "copy_unique": ((1, 8), (4, 8, 10, 12, 16), 2000, {"max_value": 20}),
+    "add_hints_reverse": ((1, 6), (3, 6, 8, 10), 2000, {"max_hint": 12}),
+    "copy_repeat": ((1, 8), (4, 8, 10, 12, 16), 2000, {}),
+    "add_plain": ((1, 6), (3, 6, 8, 10), 2000, {}),
+    "parity_plain": ((1, 16), (8, 16, 20, 24, 32), 2000, {}),
 }
 
 
