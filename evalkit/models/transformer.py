@@ -64,6 +64,8 @@ MASK_VALUE = -1e30  # Finite, so masked scores never make inf - inf = NaN.
 QUERY_BLOCK = 64
 SUPER_BLOCK = 256
 BLOCKED_MIN_LENGTH = 128
+# `hidden_states(..., scan_layers=True)` stacks the layer weights (one copy per call) only up to this size.
+SCAN_LAYERS_MAX_BYTES = 1 << 30
 _ACTIVATIONS = {
     "gelu": lambda x: jax.nn.gelu(x, approximate=False),
     "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True),
@@ -476,10 +478,29 @@ class Transformer(nnx.Module):
         positions: jax.Array,
         segment_ids: jax.Array | None = None,
         cache: Cache | None = None,
+        *,
+        scan_layers: bool = False,
     ) -> tuple[jax.Array, Cache | None]:
-        """Final-norm output [B, T, D] and the updated cache (None without one)."""
+        """Final-norm output [B, T, D] and the updated cache (None without one).
+
+        `scan_layers` (forward-only callers without a cache, such as packed scoring): run the layers as
+        one `scan` over their stacked weights when those total at most SCAN_LAYERS_MAX_BYTES. XLA then
+        compiles one layer instead of num_layers, and on CPU the forward ran 5-8% faster; the price is
+        a stacked copy of the layer weights per call, and under autodiff it was slower, so training
+        leaves it off.
+        """
+        scan = scan_layers and cache is None and self._scannable()
         if _explicit_mesh():
             hidden_like = jax.ShapeDtypeStruct((*tokens.shape, self.config.d_model), self.dtype)
+            if scan:
+                return self._in_auto_axes(
+                    "_scanned_hidden_states",
+                    (_HIDDEN_AXES, None),
+                    (hidden_like, None),
+                    tokens,
+                    positions,
+                    segment_ids,
+                )
             return self._in_auto_axes(
                 "_hidden_states",
                 (_HIDDEN_AXES, _cache_axes(cache)),
@@ -489,10 +510,28 @@ class Transformer(nnx.Module):
                 segment_ids,
                 cache,
             )
+        if scan:
+            return self._scanned_hidden_states(tokens, positions, segment_ids)
         return self._hidden_states(tokens, positions, segment_ids, cache)
 
+    def _scannable(self) -> bool:
+        leaves = jax.tree.leaves(nnx.state(self.layers, nnx.Param))
+        return (
+            len(self.layers) > 1 and sum(x.size * x.dtype.itemsize for x in leaves) <= SCAN_LAYERS_MAX_BYTES
+        )
+
+    def _scanned_hidden_states(
+        self, tokens: jax.Array, positions: jax.Array, segment_ids: jax.Array | None
+    ) -> tuple[jax.Array, None]:
+        return self._hidden_states(tokens, positions, segment_ids, None, scan_layers=True)
+
     def _hidden_states(
-        self, tokens: jax.Array, positions: jax.Array, segment_ids: jax.Array | None, cache: Cache | None
+        self,
+        tokens: jax.Array,
+        positions: jax.Array,
+        segment_ids: jax.Array | None,
+        cache: Cache | None,
+        scan_layers: bool = False,
     ) -> tuple[jax.Array, Cache | None]:
         if segment_ids is None:
             segment_ids = jnp.ones(tokens.shape, jnp.int32)
@@ -522,17 +561,32 @@ class Transformer(nnx.Module):
         bias = self.pos_embed.attention_bias(positions, k_positions)
 
         new_keys, new_values = [], []
-        for i, layer in enumerate(self.layers):
-            kv = None if cache is None else (cache.keys[i], cache.values[i])
-            x, kv = layer(x, positions, mask, bias, self.pos_embed, kv, index)
-            if kv is not None:
-                new_keys.append(kv[0])
-                new_values.append(kv[1])
+        if scan_layers:
+            x = self._scan_layers(x, positions, mask, bias)
+        else:
+            for i, layer in enumerate(self.layers):
+                kv = None if cache is None else (cache.keys[i], cache.values[i])
+                x, kv = layer(x, positions, mask, bias, self.pos_embed, kv, index)
+                if kv is not None:
+                    new_keys.append(kv[0])
+                    new_values.append(kv[1])
         if self.final_norm is not None:
             x = self.final_norm(x)
         if cache is None:
             return x, None
         return x, Cache(tuple(new_keys), tuple(new_values), k_segments, k_positions, index + t)
+
+    def _scan_layers(
+        self, x: jax.Array, positions: jax.Array, mask: jax.Array, bias: jax.Array | None
+    ) -> jax.Array:
+        """The uncached layer stack as one `scan` over the layers' stacked weights."""
+        graphdef = nnx.graphdef(self.layers[0])
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *[nnx.state(layer) for layer in self.layers])
+
+        def body(x: jax.Array, state: nnx.State) -> tuple[jax.Array, None]:
+            return nnx.merge(graphdef, state)(x, positions, mask, bias, self.pos_embed, None, None)[0], None
+
+        return jax.lax.scan(body, x, stacked)[0]
 
     def logits_from_hidden(self, h: jax.Array) -> jax.Array:
         """Float32 logits [..., V] from hidden states [..., D]."""

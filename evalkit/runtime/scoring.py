@@ -257,7 +257,7 @@ def _score_rows(
     The LM head runs only on the [R, C] scored positions gathered from the [R, T, D] hidden states.
     """
     model = nnx.merge(graphdef, state)
-    hidden, _ = model.hidden_states(tokens, positions, segment_ids)
+    hidden, _ = model.hidden_states(tokens, positions, segment_ids, scan_layers=True)
     hidden = jnp.take_along_axis(hidden, score_index[..., None], axis=1)  # [R, C, D]
     logits = model.logits_from_hidden(hidden).astype(jnp.float32)  # [R, C, V]
     target_logit = jnp.take_along_axis(logits, score_target[..., None], axis=-1)[..., 0]

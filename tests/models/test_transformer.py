@@ -279,3 +279,21 @@ def test_attention_gradient_matches_autodiff(with_bias):
     got = jax.jit(jax.grad(ours, argnums))(q, keys, values, bias)
     for e, o in zip(expected, got):
         np.testing.assert_allclose(np.asarray(o), np.asarray(e), atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("style", ["llama_gqa", "alibi_gelu"])
+def test_scanned_layers_match_the_layer_loop(style, monkeypatch):
+    """hidden_states(scan_layers=True) equals the per-layer loop; above the size cap it falls back to it."""
+    from evalkit.models import transformer as transformer_module
+
+    model = make(small(**{**STYLES[style], "num_layers": 3, "max_len": 128}))
+    rng = np.random.default_rng(4)
+    tokens = jnp.asarray(rng.integers(1, 97, (2, 128)), jnp.int32)
+    positions = jnp.broadcast_to(jnp.arange(128), (2, 128))
+    segments = jnp.asarray(np.repeat([[1, 2]], 64, axis=1), jnp.int32)
+    looped, _ = model.hidden_states(tokens, positions, segments)
+    scanned, _ = jax.jit(lambda m: m.hidden_states(tokens, positions, segments, scan_layers=True))(model)
+    np.testing.assert_allclose(np.asarray(scanned), np.asarray(looped), atol=1e-5, rtol=1e-5)
+    assert model._scannable()
+    monkeypatch.setattr(transformer_module, "SCAN_LAYERS_MAX_BYTES", 0)
+    assert not model._scannable()
