@@ -32,19 +32,40 @@ def get_config(arg: str | None = None) -> ConfigDict:
     for name, (train, tests, steps, params) in TASKS.items():
         if test and name not in ("count", "copy_repeat"):
             continue
-        c.tasks[f"rasp_{name}"] = ConfigDict({
-            "train_lengths": train,
-            "test_lengths": tests,
-            "examples_per_length": 8 if test else 50,
-            "params": ConfigDict(params),
-            "probe": ConfigDict({
-                "model": ConfigDict({"num_layers": 2, "d_model": 64, "num_heads": 4, "num_kv_heads": 4,
-                                     "d_ff": 256, "max_len": 96, "position": "rope"}),
-                "train": ConfigDict({"steps": 20 if test else steps, "batch_size": 16, "context_len": 96,
-                                     "lr": 3e-3, "warmup_steps": 5 if test else 50,
-                                     "eval_every": 0, "checkpoint_every": 10 if test else 200}),
-                "seeds": (0,),
-            }),
-        })
+        c.tasks[f"rasp_{name}"] = ConfigDict(
+            {
+                "train_lengths": train,
+                "test_lengths": tests,
+                "examples_per_length": 8 if test else 50,
+                "params": ConfigDict(params),
+                "probe": ConfigDict(
+                    {
+                        "model": ConfigDict(
+                            {
+                                "num_layers": 2,
+                                "d_model": 64,
+                                "num_heads": 4,
+                                "num_kv_heads": 4,
+                                "d_ff": 256,
+                                "max_len": 96,
+                                "position": "rope",
+                            }
+                        ),
+                        "train": ConfigDict(
+                            {
+                                "steps": 20 if test else steps,
+                                "batch_size": 16,
+                                "context_len": 96,
+                                "lr": 3e-3,
+                                "warmup_steps": 5 if test else 50,
+                                "eval_every": 0,
+                                "checkpoint_every": 10 if test else 200,
+                            }
+                        ),
+                        "seeds": (0,),
+                    }
+                ),
+            }
+        )
     c.runtime = ConfigDict({"chunk_size": 128})
     return c

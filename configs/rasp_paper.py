@@ -48,18 +48,39 @@ def get_config(arg: str | None = None) -> ConfigDict:
     c.model = ConfigDict({"name": "probe"})
     c.tasks = ConfigDict()
     for name, (train, test) in tasks.items():
-        c.tasks[f"rasp_{name}"] = ConfigDict({
-            "train_lengths": train,
-            "test_lengths": test,
-            "examples_per_length": 200,
-            "params": ConfigDict({"max_value": 255} if name in ("count",) else {}),
-            "probe": ConfigDict({
-                "model": ConfigDict({"num_layers": 6, "d_model": 512, "num_heads": 8, "num_kv_heads": 8,
-                                     "d_ff": 2048, "max_len": 512, "position": a["pe"]}),
-                "train": ConfigDict({"steps": 20000, "batch_size": 64, "context_len": 512, "lr": 3e-4,
-                                     "warmup_steps": 1000, "checkpoint_every": 2000}),
-                "seeds": tuple(range(int(a["seeds"]))),
-            }),
-        })
+        c.tasks[f"rasp_{name}"] = ConfigDict(
+            {
+                "train_lengths": train,
+                "test_lengths": test,
+                "examples_per_length": 200,
+                "params": ConfigDict({"max_value": 255} if name in ("count",) else {}),
+                "probe": ConfigDict(
+                    {
+                        "model": ConfigDict(
+                            {
+                                "num_layers": 6,
+                                "d_model": 512,
+                                "num_heads": 8,
+                                "num_kv_heads": 8,
+                                "d_ff": 2048,
+                                "max_len": 512,
+                                "position": a["pe"],
+                            }
+                        ),
+                        "train": ConfigDict(
+                            {
+                                "steps": 20000,
+                                "batch_size": 64,
+                                "context_len": 512,
+                                "lr": 3e-4,
+                                "warmup_steps": 1000,
+                                "checkpoint_every": 2000,
+                            }
+                        ),
+                        "seeds": tuple(range(int(a["seeds"]))),
+                    }
+                ),
+            }
+        )
     c.runtime = ConfigDict({"chunk_size": 512, "batch": ConfigDict({"generate_batch": 128})})
     return c

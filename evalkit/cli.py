@@ -19,14 +19,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the tasks of a config", description=(
-        "Run CONFIG (a Python file with get_config(), optionally path.py:ARG). Override any key with "
-        "--config.KEY.SUBKEY=VALUE."))
+    run = sub.add_parser(
+        "run",
+        help="run the tasks of a config",
+        description=(
+            "Run CONFIG (a Python file with get_config(), optionally path.py:ARG). Override any key with "
+            "--config.KEY.SUBKEY=VALUE."
+        ),
+    )
     run.add_argument("config", help="path/to/config.py[:arg]")
     run.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
-    train = sub.add_parser("train", help="train the probe models of a config's tasks without evaluating",
-                           description="Train (or reuse) every probe model the config's tasks ask for.")
+    train = sub.add_parser(
+        "train",
+        help="train the probe models of a config's tasks without evaluating",
+        description="Train (or reuse) every probe model the config's tasks ask for.",
+    )
     train.add_argument("config", help="path/to/config.py[:arg]")
 
     lst = sub.add_parser("list", help="list registered tasks, models, metrics or reporters")
@@ -54,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         overrides, rest = split_overrides(argv)
         args = _parser().parse_args(rest)
         if overrides and args.command not in ("run", "train", "score"):
-            raise UserError(f"--config.* overrides only apply to `evalkit run`, `train` and `score`, not `{args.command}`")
+            raise UserError(
+                f"--config.* overrides only apply to `evalkit run`, `train` and `score`, not `{args.command}`"
+            )
         return _dispatch(args, overrides)
     except UserError as exc:
         if debug:
@@ -154,7 +164,9 @@ def run_resolved(host, resolved) -> int:
     except UserError:
         raise
     except Exception as exc:  # noqa: BLE001 - a model plugin failing to build is a config problem
-        raise UserError(f"model {cfg.model.name!r} failed to load ({type(exc).__name__}: {exc}); check config.model") from exc
+        raise UserError(
+            f"model {cfg.model.name!r} failed to load ({type(exc).__name__}: {exc}); check config.model"
+        ) from exc
     run_dir.mkdir(parents=True, exist_ok=True)
     results = execute(resolved, host, examples, handle)
     from evalkit.runner import process_index

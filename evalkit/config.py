@@ -22,8 +22,18 @@ from ml_collections.config_dict import placeholder
 from evalkit.errors import UserError
 from evalkit.results.schema import stable_hash
 
-RUN_KEYS = ("output_dir", "data_dir", "seed", "model", "tasks", "runtime", "reporters", "required_plugins",
-            "bootstrap_resamples", "name")
+RUN_KEYS = (
+    "output_dir",
+    "data_dir",
+    "seed",
+    "model",
+    "tasks",
+    "runtime",
+    "reporters",
+    "required_plugins",
+    "bootstrap_resamples",
+    "name",
+)
 
 
 def run_defaults() -> ConfigDict:
@@ -48,11 +58,23 @@ def runtime_defaults() -> ConfigDict:
     c.chunk_size = 64  # items evaluated (and durably stored) per step
     c.progress = True
     # -1 = the remaining devices; axis_order fixes the mesh axis order (ConfigDict sorts its keys).
-    c.mesh = ConfigDict({"shape": ConfigDict({"data": -1, "fsdp": 1, "tensor": 1}),
-                         "axis_order": ("data", "fsdp", "tensor"), "axis_types": "auto", "rules": DEFAULT_RULES})
+    c.mesh = ConfigDict(
+        {
+            "shape": ConfigDict({"data": -1, "fsdp": 1, "tensor": 1}),
+            "axis_order": ("data", "fsdp", "tensor"),
+            "axis_types": "auto",
+            "rules": DEFAULT_RULES,
+        }
+    )
     # Multi-host: jax.distributed.initialize(); None values are auto-detected (TPU pods, Slurm, k8s).
-    c.distributed = ConfigDict({"enabled": False, "coordinator_address": placeholder(str),
-                                "num_processes": placeholder(int), "process_id": placeholder(int)})
+    c.distributed = ConfigDict(
+        {
+            "enabled": False,
+            "coordinator_address": placeholder(str),
+            "num_processes": placeholder(int),
+            "process_id": placeholder(int),
+        }
+    )
     c.batch = ConfigDict({"max_tokens": 16384, "max_rows": 64, "num_buckets": 4, "generate_batch": 32})
     c.too_long = "truncate"  # inputs longer than the model's context: 'truncate' (left) or 'error'
     return c
@@ -80,38 +102,49 @@ def load_config_file(spec: str) -> ConfigDict:
     path, _, arg = spec.partition(":")
     file = Path(path)
     if not file.is_file():
-        raise UserError(f"config file {path!r} does not exist; pass the path of a Python file with get_config()")
+        raise UserError(
+            f"config file {path!r} does not exist; pass the path of a Python file with get_config()"
+        )
     module_spec = importlib.util.spec_from_file_location(f"evalkit_config_{file.stem}", file)
     module = importlib.util.module_from_spec(module_spec)
     try:
         module_spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - the user's file
-        raise UserError(f"config file {path!r} failed to load ({type(exc).__name__}: {exc}); fix the file") from exc
+        raise UserError(
+            f"config file {path!r} failed to load ({type(exc).__name__}: {exc}); fix the file"
+        ) from exc
     if not hasattr(module, "get_config"):
-        raise UserError(f"config file {path!r} has no get_config() function; define one that returns a ConfigDict")
+        raise UserError(
+            f"config file {path!r} has no get_config() function; define one that returns a ConfigDict"
+        )
     try:
         cfg = module.get_config(arg) if arg else module.get_config()
     except Exception as exc:  # noqa: BLE001
-        raise UserError(f"get_config() in {path!r} raised {type(exc).__name__}: {exc}; fix the file or its argument") from exc
+        raise UserError(
+            f"get_config() in {path!r} raised {type(exc).__name__}: {exc}; fix the file or its argument"
+        ) from exc
     if isinstance(cfg, Mapping):
         cfg = ConfigDict(dict(cfg))
     if not isinstance(cfg, ConfigDict):
-        raise UserError(f"get_config() in {path!r} returned {type(cfg).__name__}; it must return a ConfigDict")
+        raise UserError(
+            f"get_config() in {path!r} returned {type(cfg).__name__}; it must return a ConfigDict"
+        )
     return cfg
 
 
 # --- merging and overrides -------------------------------------------------------------------------
 
 
-def merge_into(defaults: ConfigDict, user: Mapping[str, Any] | ConfigDict, where: str,
-               open_sections: Iterable[str] = ()) -> ConfigDict:
+def merge_into(
+    defaults: ConfigDict, user: Mapping[str, Any] | ConfigDict, where: str, open_sections: Iterable[str] = ()
+) -> ConfigDict:
     """Copy ``user`` values into a copy of ``defaults``; a key not in defaults is an error naming the closest.
 
     Sections named in ``open_sections`` accept new keys (e.g. ``tasks``, whose keys are task names).
     """
     out = ConfigDict(defaults.to_dict() if isinstance(defaults, ConfigDict) else dict(defaults))
     open_sections = set(open_sections)
-    for key, value in (user.items() if isinstance(user, Mapping | ConfigDict) else []):
+    for key, value in user.items() if isinstance(user, Mapping | ConfigDict) else []:
         path = f"{where}.{key}" if where else key
         if key not in out:
             if where in open_sections:
@@ -139,7 +172,9 @@ def apply_overrides(cfg: ConfigDict, overrides: Mapping[str, str]) -> None:
         if not isinstance(node, ConfigDict) or key not in node:
             raise UserError(_unknown_key_message(dotted, _leaf_paths(cfg)))
         if isinstance(node[key], ConfigDict):
-            raise UserError(f"--config.{dotted} is a section; set one of its keys, e.g. --config.{dotted}.KEY=VALUE")
+            raise UserError(
+                f"--config.{dotted} is a section; set one of its keys, e.g. --config.{dotted}.KEY=VALUE"
+            )
         node[key] = parse_value(raw, node[key], dotted)
 
 
@@ -167,7 +202,9 @@ def parse_value(raw: str, current: Any, path: str) -> Any:
             return raw
     except (ValueError, SyntaxError) as exc:
         kind = type(current).__name__
-        raise UserError(f"--config.{path}={raw!r} is not a valid {kind}; give a {kind} like {current!r}") from exc
+        raise UserError(
+            f"--config.{path}={raw!r} is not a valid {kind}; give a {kind} like {current!r}"
+        ) from exc
 
 
 def _checked_value(value: Any, current: Any, path: str) -> Any:
@@ -192,7 +229,11 @@ def _leaf_paths(cfg: ConfigDict, prefix: str = "") -> list[str]:
 
 def _unknown_key_message(path: str, valid: list[str]) -> str:
     close = difflib.get_close_matches(path, valid, n=1, cutoff=0.5)
-    hint = f"did you mean {close[0]!r}?" if close else "see the config file or `evalkit list tasks` for valid keys"
+    hint = (
+        f"did you mean {close[0]!r}?"
+        if close
+        else "see the config file or `evalkit list tasks` for valid keys"
+    )
     return f"unknown config key {path!r}; {hint}"
 
 
@@ -204,7 +245,7 @@ def split_overrides(argv: list[str]) -> tuple[dict[str, str], list[str]]:
     while i < len(argv):
         arg = argv[i]
         if arg.startswith("--config."):
-            key, eq, value = arg[len("--config."):].partition("=")
+            key, eq, value = arg[len("--config.") :].partition("=")
             if not eq:
                 if i + 1 >= len(argv):
                     raise UserError(f"{arg} needs a value; write {arg}=VALUE")

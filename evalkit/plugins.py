@@ -25,8 +25,11 @@ from evalkit.api import Metric, ModelSpec, Reporter, Task
 from evalkit.errors import PluginError, UserError
 
 ENTRY_POINT_GROUP = "evalkit"
-DEFAULT_PLUGINS = ("evalkit.default_plugins.models", "evalkit.default_plugins.metrics",
-                   "evalkit.default_plugins.reporters")
+DEFAULT_PLUGINS = (
+    "evalkit.default_plugins.models",
+    "evalkit.default_plugins.metrics",
+    "evalkit.default_plugins.reporters",
+)
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 
 # kind -> (hook name, required type)
@@ -193,8 +196,15 @@ class PluginHost:
             registered = {
                 kind: [n for n in reg.names() if reg.plugin_of(n) == name] for kind, reg in regs.items()
             }
-            out.append({"name": name, "distribution": dist, "version": version, "hooks": hooks,
-                        "registered": {k: v for k, v in registered.items() if v}})
+            out.append(
+                {
+                    "name": name,
+                    "distribution": dist,
+                    "version": version,
+                    "hooks": hooks,
+                    "registered": {k: v for k, v in registered.items() if v},
+                }
+            )
         return sorted(out, key=lambda p: p["name"])
 
     def plugin_version(self, plugin_name: str) -> str:

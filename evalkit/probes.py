@@ -23,8 +23,10 @@ def probe_root(cfg: ConfigDict, entry: TaskEntry) -> Path:
 
 def seed_examples(examples: list[Example], seed: int) -> list[Example]:
     """The task's examples as evaluated by the probe of ``seed``."""
-    return [{**ex, "id": f"seed{seed}/{ex['id']}", "groups": {**ex.get("groups", {}), "seed": str(seed)}}
-            for ex in examples]
+    return [
+        {**ex, "id": f"seed{seed}/{ex['id']}", "groups": {**ex.get("groups", {}), "seed": str(seed)}}
+        for ex in examples
+    ]
 
 
 def train_task_probe(entry: TaskEntry, seed: int, cfg: ConfigDict) -> Any:
@@ -39,8 +41,15 @@ def train_task_probe(entry: TaskEntry, seed: int, cfg: ConfigDict) -> Any:
     identity = {"name": task.name, "version": task.version, "data": task.training_identity(tcfg)}
     try:
         return train_probe(
-            model_cfg, tcfg.probe.train, lambda rng: task.training_document(tcfg, rng), probe_root(cfg, entry),
-            int(seed), mesh, runtime_rules(cfg.runtime), task=identity, progress=bool(cfg.runtime.progress),
+            model_cfg,
+            tcfg.probe.train,
+            lambda rng: task.training_document(tcfg, rng),
+            probe_root(cfg, entry),
+            int(seed),
+            mesh,
+            runtime_rules(cfg.runtime),
+            task=identity,
+            progress=bool(cfg.runtime.progress),
         )
     except ValueError as exc:  # config problems found by the trainer
         raise UserError(f"probe training for task {entry.label!r} cannot start: {exc}") from exc
@@ -50,8 +59,15 @@ def probe_handle(result: Any, cfg: ConfigDict, entry: TaskEntry, seed: int) -> M
     """A Flax model handle around a trained probe (token-id requests only: no tokenizer)."""
     from evalkit.runtime.handle import FlaxModelHandle, runtime_mesh, runtime_rules
 
-    return FlaxModelHandle(f"{entry.label}-probe-seed{seed}", result.model, None, runtime_mesh(cfg.runtime),
-                           runtime_rules(cfg.runtime), entry.task.probe_model_config(entry.config), cfg.runtime)
+    return FlaxModelHandle(
+        f"{entry.label}-probe-seed{seed}",
+        result.model,
+        None,
+        runtime_mesh(cfg.runtime),
+        runtime_rules(cfg.runtime),
+        entry.task.probe_model_config(entry.config),
+        cfg.runtime,
+    )
 
 
 def iter_probe_seeds(entry: TaskEntry) -> Iterator[int]:
@@ -64,5 +80,9 @@ def iter_probe_seeds(entry: TaskEntry) -> Iterator[int]:
 def training_summary(result: Any) -> dict[str, Any]:
     """What results.json records about one probe's training."""
     last = result.history[-1] if result.history else {}
-    return {"steps": int(result.step), "reused": bool(getattr(result, "reused", False)),
-            "final_loss": last.get("loss"), "tokens_per_s": getattr(result, "tokens_per_s", None)}
+    return {
+        "steps": int(result.step),
+        "reused": bool(getattr(result, "reused", False)),
+        "final_loss": last.get("loss"),
+        "tokens_per_s": getattr(result, "tokens_per_s", None),
+    }

@@ -94,8 +94,10 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - a plugin bug, reported as such
-            raise PluginError(f"task {task.name!r} failed to validate its config ({type(exc).__name__}: "
-                              f"{exc}); report this to the plugin's authors") from exc
+            raise PluginError(
+                f"task {task.name!r} failed to validate its config ({type(exc).__name__}: "
+                f"{exc}); report this to the plugin's authors"
+            ) from exc
     cfg.lock()
 
     model_view = {k: v for k, v in hashable_view(cfg)["model"].items() if k not in model_spec.runtime_keys}
@@ -103,14 +105,20 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     for label, task in task_objs.items():
         tcfg = cfg.tasks[label]
         data_key = {"task": task.name, "version": task.version, "config": tcfg.to_dict()}
-        entries.append(TaskEntry(
-            label=label, task=task, plugin=tasks.plugin_of(task.name), config=tcfg,
-            config_hash=stable_hash({**data_key, "model": model_view, "seed": cfg.seed}),
-            data_hash=stable_hash(data_key),
-        ))
+        entries.append(
+            TaskEntry(
+                label=label,
+                task=task,
+                plugin=tasks.plugin_of(task.name),
+                config=tcfg,
+                config_hash=stable_hash({**data_key, "model": model_view, "seed": cfg.seed}),
+                data_hash=stable_hash(data_key),
+            )
+        )
     run_view = {**hashable_view(cfg), "model": model_view}
-    return ResolvedRun(cfg, config_hash(run_view), model_spec, models.plugin_of(model_name), entries,
-                       stable_hash(model_view))
+    return ResolvedRun(
+        cfg, config_hash(run_view), model_spec, models.plugin_of(model_name), entries, stable_hash(model_view)
+    )
 
 
 def _check_required_plugins(required, host: PluginHost) -> None:

@@ -38,11 +38,14 @@ def process_index() -> int:
 def prepare_data(run: ResolvedRun) -> dict[str, list[Example]]:
     """Build or read every task's examples first, so data problems stop the run before any work."""
     return {
-        e.label: load_examples(e.task, e.config, run.config.data_dir, e.plugin, e.data_hash) for e in run.tasks
+        e.label: load_examples(e.task, e.config, run.config.data_dir, e.plugin, e.data_hash)
+        for e in run.tasks
     }
 
 
-def execute(run: ResolvedRun, host: PluginHost, examples: dict[str, list[Example]], handle: ModelHandle) -> dict:
+def execute(
+    run: ResolvedRun, host: PluginHost, examples: dict[str, list[Example]], handle: ModelHandle
+) -> dict:
     """Evaluate every task (a failing task is recorded and the rest go on); write results.json."""
     cfg = run.config
     run_dir = Path(cfg.output_dir)
@@ -56,7 +59,8 @@ def execute(run: ResolvedRun, host: PluginHost, examples: dict[str, list[Example
             summary = run_task(entry, examples[entry.label], handle, run_dir, cfg, metrics, writer, host)
         except Exception as exc:  # noqa: BLE001 - a failing task must not stop the others
             summary = _task_header(entry, host) | {
-                "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+                "status": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
                 "traceback": traceback.format_exc(limit=8),
             }
             print(f"evalkit: task {entry.label!r} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
@@ -68,9 +72,12 @@ def execute(run: ResolvedRun, host: PluginHost, examples: dict[str, list[Example
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "run_hash": run.run_hash,
         "config": cfg.to_dict(),
-        "model": {"name": cfg.model.name, "plugin": run.model_plugin,
-                  "plugin_version": host.plugin_version(run.model_plugin),
-                  "config_hash": run.model_hash},
+        "model": {
+            "name": cfg.model.name,
+            "plugin": run.model_plugin,
+            "plugin_version": host.plugin_version(run.model_plugin),
+            "config_hash": run.model_hash,
+        },
         "tasks": task_results,
         "runtime": {"wall_s": round(time.perf_counter() - start, 3), **_jsonable(handle.stats())},
     }
@@ -82,14 +89,26 @@ def execute(run: ResolvedRun, host: PluginHost, examples: dict[str, list[Example
 
 def _task_header(entry: TaskEntry, host: PluginHost) -> dict[str, Any]:
     return {
-        "task": entry.task.name, "version": entry.task.version, "plugin": entry.plugin,
-        "plugin_version": host.plugin_version(entry.plugin), "config": entry.config.to_dict(),
-        "config_hash": entry.config_hash, "data_hash": entry.data_hash,
+        "task": entry.task.name,
+        "version": entry.task.version,
+        "plugin": entry.plugin,
+        "plugin_version": host.plugin_version(entry.plugin),
+        "config": entry.config.to_dict(),
+        "config_hash": entry.config_hash,
+        "data_hash": entry.data_hash,
     }
 
 
-def run_task(entry: TaskEntry, examples: list[Example], handle: ModelHandle, run_dir: Path, cfg, metrics,
-             writer: bool, host: PluginHost) -> dict[str, Any]:
+def run_task(
+    entry: TaskEntry,
+    examples: list[Example],
+    handle: ModelHandle,
+    run_dir: Path,
+    cfg,
+    metrics,
+    writer: bool,
+    host: PluginHost,
+) -> dict[str, Any]:
     """Evaluate one task (training its probe models first if it has them), resuming from its record store."""
     t0 = time.perf_counter()
     probe_info: dict[str, Any] = {}
@@ -99,10 +118,20 @@ def run_task(entry: TaskEntry, examples: list[Example], handle: ModelHandle, run
     store = RecordStore(run_dir / entry.label / "samples.jsonl", entry.config_hash)
     done = store.done()
     todo = [ex for ex in examples if ex["id"] not in done]
-    host.pm.hook.evalkit_task_start(task=entry.label, config=entry.config.to_dict(), num_items=len(examples),
-                                    num_done=len(examples) - len(todo))
-    bar = tqdm(total=len(examples), initial=len(examples) - len(todo), desc=entry.label, unit="item",
-               disable=None if cfg.runtime.progress else True, file=sys.stderr)
+    host.pm.hook.evalkit_task_start(
+        task=entry.label,
+        config=entry.config.to_dict(),
+        num_items=len(examples),
+        num_done=len(examples) - len(todo),
+    )
+    bar = tqdm(
+        total=len(examples),
+        initial=len(examples) - len(todo),
+        desc=entry.label,
+        unit="item",
+        disable=None if cfg.runtime.progress else True,
+        file=sys.stderr,
+    )
 
     def commit(records: list[Record]) -> None:
         if writer:
@@ -159,7 +188,7 @@ def evaluate_items(entry: TaskEntry, todo: Sequence[Example], handle: ModelHandl
         return
     chunk = max(1, int(cfg.runtime.chunk_size))
     for i in range(0, len(todo), chunk):
-        commit(evaluate_chunk(entry, todo[i:i + chunk], handle))
+        commit(evaluate_chunk(entry, todo[i : i + chunk], handle))
 
 
 def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHandle) -> list[Record]:
@@ -187,16 +216,26 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
     records = []
     for ex, reqs, resps in zip(chunk, per_item, responses, strict=True):
         scores = task.score(ex, resps, entry.config)
-        records.append(_check_record(entry, {
-            "id": ex["id"], "groups": ex.get("groups", {}), "requests": [to_json(r) for r in reqs],
-            "responses": [to_json(r) for r in resps], "scores": dict(scores),
-        }))
+        records.append(
+            _check_record(
+                entry,
+                {
+                    "id": ex["id"],
+                    "groups": ex.get("groups", {}),
+                    "requests": [to_json(r) for r in reqs],
+                    "responses": [to_json(r) for r in resps],
+                    "scores": dict(scores),
+                },
+            )
+        )
     return records
 
 
 def _check_record(entry: TaskEntry, rec: Record) -> Record:
     if not isinstance(rec, dict) or "id" not in rec or not isinstance(rec.get("scores"), dict):
-        raise TypeError(f"task {entry.task.name!r} produced a record without 'id' and a 'scores' dict: {rec!r:.200}")
+        raise TypeError(
+            f"task {entry.task.name!r} produced a record without 'id' and a 'scores' dict: {rec!r:.200}"
+        )
     rec.setdefault("groups", {})
     rec["scores"] = {k: (None if v is None else float(v)) for k, v in rec["scores"].items()}
     return _jsonable(rec)

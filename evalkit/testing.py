@@ -41,8 +41,13 @@ def plugin_registered(plugin: Any, name: str | None = None, host: PluginHost | N
         host.unregister(plugin_name)
 
 
-def evaluate_task(task_name: str, tmp_path: Path, task_config: Mapping[str, Any] | None = None,
-                  model: Mapping[str, Any] | None = None, seed: int = 0) -> dict[str, Any]:
+def evaluate_task(
+    task_name: str,
+    tmp_path: Path,
+    task_config: Mapping[str, Any] | None = None,
+    model: Mapping[str, Any] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Run one registered task on a model (default: the fake model) in-process; return results.json."""
     from evalkit.cli import run_resolved
     from evalkit.resolve import resolve_run
@@ -65,21 +70,44 @@ def evaluate_task(task_name: str, tmp_path: Path, task_config: Mapping[str, Any]
 def install_plugin(source_dir: str | Path, target_dir: str | Path) -> Path:
     """Install a plugin directory into ``target_dir`` with pip (no deps); put it on PYTHONPATH to use it."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--disable-pip-version-check", "--target", str(target_dir), str(source_dir)],
-        check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--disable-pip-version-check",
+            "--target",
+            str(target_dir),
+            str(source_dir),
+        ],
+        check=True,
+        capture_output=True,
     )
     return Path(target_dir)
 
 
-def run_cli(args: list[str], env: Mapping[str, str] | None = None, pythonpath: list[Path] = (),
-            cwd: str | Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str],
+    env: Mapping[str, str] | None = None,
+    pythonpath: list[Path] = (),
+    cwd: str | Path | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess:
     """Run ``python -m evalkit.cli ARGS`` in a subprocess with extra PYTHONPATH entries."""
     full_env = {**os.environ, **(env or {})}
     paths = [str(p) for p in pythonpath] + ([full_env["PYTHONPATH"]] if full_env.get("PYTHONPATH") else [])
     full_env["PYTHONPATH"] = os.pathsep.join(paths)
-    return subprocess.run([sys.executable, "-m", "evalkit.cli", *args], env=full_env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "evalkit.cli", *args],
+        env=full_env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # --- pytest fixtures -----------------------------------------------------------------------------
@@ -126,7 +154,8 @@ def fake_mesh():
         need = int(np.prod(list(shape.values())))
         if jax.device_count() < need:
             pytest.skip(f"needs {need} devices (set XLA_FLAGS=--xla_force_host_platform_device_count={need})")
-        return jax.make_mesh(tuple(shape.values()), tuple(shape),
-                             axis_types=(jax.sharding.AxisType.Auto,) * len(shape))
+        return jax.make_mesh(
+            tuple(shape.values()), tuple(shape), axis_types=(jax.sharding.AxisType.Auto,) * len(shape)
+        )
 
     return make

@@ -20,7 +20,9 @@ def _run(tmp_path, toy_path, out, error_rate):
 def test_compare_pairs_items_and_reports_the_difference(tmp_path, toy):  # noqa: F811
     good = _run(tmp_path, toy, "good", 0.0)
     bad = _run(tmp_path, toy, "bad", 0.75)
-    res = run_cli(["compare", str(good), str(bad / "results.json"), "--json", "--resamples", "500"], pythonpath=toy)
+    res = run_cli(
+        ["compare", str(good), str(bad / "results.json"), "--json", "--resamples", "500"], pythonpath=toy
+    )
     assert res.returncode == 0, res.stderr
     rows = {(r["task"], r["score"]): r for r in json.loads(res.stdout)}
     em = rows[("toy_reverse", "exact_match")]

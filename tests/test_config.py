@@ -8,14 +8,32 @@ from evalkit.errors import UserError
 
 
 def make_cfg():
-    return ConfigDict({"seed": 0, "lr": 0.1, "name": "x", "flag": False, "lengths": (1, 2),
-                       "model": ConfigDict({"width": 8, "extra": None})})
+    return ConfigDict(
+        {
+            "seed": 0,
+            "lr": 0.1,
+            "name": "x",
+            "flag": False,
+            "lengths": (1, 2),
+            "model": ConfigDict({"width": 8, "extra": None}),
+        }
+    )
 
 
 def test_overrides_parse_by_type():
     cfg = make_cfg()
-    apply_overrides(cfg, {"seed": "3", "lr": "2e-3", "name": "y", "flag": "true", "lengths": "(4, 5, 6)",
-                          "model.width": "16", "model.extra": "[1, 2]"})
+    apply_overrides(
+        cfg,
+        {
+            "seed": "3",
+            "lr": "2e-3",
+            "name": "y",
+            "flag": "true",
+            "lengths": "(4, 5, 6)",
+            "model.width": "16",
+            "model.extra": "[1, 2]",
+        },
+    )
     assert (cfg.seed, cfg.lr, cfg.name, cfg.flag, cfg.lengths) == (3, 0.002, "y", True, (4, 5, 6))
     assert cfg.model.width == 16 and cfg.model.extra == [1, 2]
 
@@ -49,8 +67,10 @@ def test_split_overrides_both_forms():
 
 def test_config_file_with_argument(tmp_path):
     path = tmp_path / "c.py"
-    path.write_text("from ml_collections import ConfigDict\n"
-                    "def get_config(arg=None):\n    return ConfigDict({'arg': arg or ''})\n")
+    path.write_text(
+        "from ml_collections import ConfigDict\n"
+        "def get_config(arg=None):\n    return ConfigDict({'arg': arg or ''})\n"
+    )
     assert load_config_file(f"{path}:small").arg == "small"
     with pytest.raises(UserError, match="does not exist"):
         load_config_file(str(tmp_path / "missing.py"))

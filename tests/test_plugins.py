@@ -40,7 +40,9 @@ def test_misspelled_hook_fails_at_load(installed_plugins):
 
 
 def test_duplicate_names_rejected_naming_both_plugins(installed_plugins):
-    res = run_cli(["list", "tasks"], pythonpath=[installed_plugins["evalkit-toy"], installed_plugins["evalkit-dupe"]])
+    res = run_cli(
+        ["list", "tasks"], pythonpath=[installed_plugins["evalkit-toy"], installed_plugins["evalkit-dupe"]]
+    )
     assert res.returncode == 2
     assert "'toy_reverse'" in res.stderr and "'toy'" in res.stderr and "'dupe'" in res.stderr
 
@@ -61,8 +63,11 @@ def test_deny_list_blocks_a_plugin(installed_plugins):
 
 
 def test_autoload_can_be_disabled(installed_plugins):
-    res = run_cli(["list", "tasks", "--json"], env={"EVALKIT_DISABLE_PLUGIN_AUTOLOAD": "1"},
-                  pythonpath=[installed_plugins["evalkit-toy"]])
+    res = run_cli(
+        ["list", "tasks", "--json"],
+        env={"EVALKIT_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        pythonpath=[installed_plugins["evalkit-toy"]],
+    )
     assert res.returncode == 0 and json.loads(res.stdout) == []
 
 

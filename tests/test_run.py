@@ -71,8 +71,12 @@ def test_killed_run_resumes_with_identical_metrics(tmp_path, toy):
 
     env_path = ":".join(str(p) for p in toy)
     args = [sys.executable, "-m", "evalkit.cli", "run", str(cfg), "--config.model.delay_s=0.05"]
-    proc = subprocess.Popen(args, env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        args,
+        env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     samples = tmp_path / "run" / "toy_reverse" / "samples.jsonl"
     deadline = time.time() + 60
     while time.time() < deadline and (not samples.exists() or len(samples.read_text().splitlines()) < 8):
@@ -84,8 +88,10 @@ def test_killed_run_resumes_with_identical_metrics(tmp_path, toy):
     assert not (tmp_path / "run" / "results.json").exists()
 
     # resume on a different "mesh": runtime settings never enter the record key
-    res = run_cli(["run", str(cfg), "--config.runtime.mesh.shape.data=1", "--config.runtime.chunk_size=5"],
-                  pythonpath=toy)
+    res = run_cli(
+        ["run", str(cfg), "--config.runtime.mesh.shape.data=1", "--config.runtime.chunk_size=5"],
+        pythonpath=toy,
+    )
     assert res.returncode == 0, res.stderr
     got, ref = results(tmp_path), results(tmp_path, "ref")
     for label in ("toy_reverse", "toy_choice"):
@@ -105,39 +111,67 @@ def one_line_error(res, *needles):
 
 
 def test_bad_config_key(tmp_path, toy):
-    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.toy_reverse.num_iterms=3"], pythonpath=toy)
-    one_line_error(res, "unknown config key 'tasks.toy_reverse.num_iterms'", "did you mean 'tasks.toy_reverse.num_items'")
+    res = run_cli(
+        ["run", str(write_config(tmp_path)), "--config.tasks.toy_reverse.num_iterms=3"], pythonpath=toy
+    )
+    one_line_error(
+        res, "unknown config key 'tasks.toy_reverse.num_iterms'", "did you mean 'tasks.toy_reverse.num_items'"
+    )
 
 
 def test_bad_config_value(tmp_path, toy):
-    one_line_error(run_cli(["run", str(write_config(tmp_path)), "--config.seed=one"], pythonpath=toy),
-                   "--config.seed='one' is not a valid int")
-    one_line_error(run_cli(["run", str(write_config(tmp_path)), "--config.tasks.toy_reverse.num_items=-1"],
-                           pythonpath=toy), "num_items must be >= 0")
+    one_line_error(
+        run_cli(["run", str(write_config(tmp_path)), "--config.seed=one"], pythonpath=toy),
+        "--config.seed='one' is not a valid int",
+    )
+    one_line_error(
+        run_cli(
+            ["run", str(write_config(tmp_path)), "--config.tasks.toy_reverse.num_items=-1"], pythonpath=toy
+        ),
+        "num_items must be >= 0",
+    )
 
 
 def test_unknown_task_and_model(tmp_path, toy):
     cfg = str(write_config(tmp_path))
-    one_line_error(run_cli(["run", cfg, "--config.tasks.toy_choice.task=toy_revrse"], pythonpath=toy),
-                   "unknown task 'toy_revrse'", "did you mean 'toy_reverse'")
+    one_line_error(
+        run_cli(["run", cfg, "--config.tasks.toy_choice.task=toy_revrse"], pythonpath=toy),
+        "unknown task 'toy_revrse'",
+        "did you mean 'toy_reverse'",
+    )
     one_line_error(run_cli(["run", cfg, "--config.model.name=fak"], pythonpath=toy), "unknown model 'fak'")
 
 
 def test_unknown_metric_and_reporter(tmp_path, toy):
-    one_line_error(run_cli(["run", str(write_config(tmp_path)), "--config.reporters=('console','pdf')"],
-                           pythonpath=toy), "unknown reporter 'pdf'")
+    one_line_error(
+        run_cli(["run", str(write_config(tmp_path)), "--config.reporters=('console','pdf')"], pythonpath=toy),
+        "unknown reporter 'pdf'",
+    )
 
 
 def test_empty_dataset(tmp_path, toy):
-    one_line_error(run_cli(["run", str(write_config(tmp_path)), "--config.tasks.toy_reverse.num_items=0"],
-                           pythonpath=toy), "produced no examples")
+    one_line_error(
+        run_cli(
+            ["run", str(write_config(tmp_path)), "--config.tasks.toy_reverse.num_items=0"], pythonpath=toy
+        ),
+        "produced no examples",
+    )
 
 
 def test_missing_data_directory(tmp_path, toy):
     cfg = tmp_path / "files.py"
-    cfg.write_text(CONFIG.format(out=str(tmp_path / "run"), data=str(tmp_path / "data")).replace(
-        '"toy_choice": ConfigDict()', '"toy_files": ConfigDict({{"manual_dir": {!r}}})'.format(str(tmp_path / "nope"))))
-    one_line_error(run_cli(["run", str(cfg)], pythonpath=toy), "manual_dir", "nope", "--config.tasks.toy_files.manual_dir=PATH")
+    cfg.write_text(
+        CONFIG.format(out=str(tmp_path / "run"), data=str(tmp_path / "data")).replace(
+            '"toy_choice": ConfigDict()',
+            '"toy_files": ConfigDict({{"manual_dir": {!r}}})'.format(str(tmp_path / "nope")),
+        )
+    )
+    one_line_error(
+        run_cli(["run", str(cfg)], pythonpath=toy),
+        "manual_dir",
+        "nope",
+        "--config.tasks.toy_files.manual_dir=PATH",
+    )
     (tmp_path / "nope").mkdir()
     (tmp_path / "nope" / "a.txt").write_text("abc\nxyz\n")
     res = run_cli(["run", str(cfg)], pythonpath=toy)
@@ -151,7 +185,9 @@ def test_debug_shows_traceback(tmp_path, toy):
 
 
 def test_failing_task_is_recorded_and_others_finish(tmp_path, toy):
-    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.toy_reverse.fail=true"], pythonpath=toy)
+    res = run_cli(
+        ["run", str(write_config(tmp_path)), "--config.tasks.toy_reverse.fail=true"], pythonpath=toy
+    )
     assert res.returncode == 1
     data = results(tmp_path)
     assert data["tasks"]["toy_reverse"]["status"] == "failed"
@@ -173,5 +209,7 @@ def test_evaluate_task_helper(tmp_path, evalkit_host, installed_plugins, monkeyp
 
 def test_help_does_not_import_jax():
     code = "import sys; from evalkit.cli import main; main(['plugins']); print('jax' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent
+    )
     assert out.stdout.strip().splitlines()[-1] == "False"

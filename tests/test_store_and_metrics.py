@@ -45,8 +45,10 @@ def test_paired_bootstrap_detects_a_real_difference():
 
 def test_grouped_aggregation():
     mean = {"em": Metric("mean", np.mean)}
-    recs = [{"id": str(i), "groups": {"len": str(5 if i < 4 else 10)}, "scores": {"em": float(i < 4)}}
-            for i in range(8)]
+    recs = [
+        {"id": str(i), "groups": {"len": str(5 if i < 4 else 10)}, "scores": {"em": float(i < 4)}}
+        for i in range(8)
+    ]
     groups = summarize_groups(recs, mean)
     assert list(groups["len"]) == ["5", "10"]
     assert groups["len"]["5"]["em"]["value"] == 1.0 and groups["len"]["10"]["em"]["value"] == 0.0
@@ -54,9 +56,11 @@ def test_grouped_aggregation():
 
 
 def test_html_report_escapes_everything():
-    results = {"model": {"name": "<script>alert(1)</script>"},
-               "tasks": {"t<b>": {"status": "failed", "error": "<img src=x onerror=alert(1)>"}},
-               "config": {"x": "</pre><script>"}}
+    results = {
+        "model": {"name": "<script>alert(1)</script>"},
+        "tasks": {"t<b>": {"status": "failed", "error": "<img src=x onerror=alert(1)>"}},
+        "config": {"x": "</pre><script>"},
+    }
     page = html_report(results, images=["a'.png"])
     assert "<script>" not in page and "<img src=x" not in page and "&lt;script&gt;" in page
 
@@ -65,7 +69,8 @@ def test_group_tables_keep_natural_order_after_a_json_round_trip():
     from evalkit.reporting import group_tables
 
     m = {"em": {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": 1}}
-    results = json.loads(json.dumps({"tasks": {"t": {"groups": {"length": {"4": m, "10": m, "8": m}}}}},
-                                    sort_keys=True))
-    (_, _, rows), = group_tables(results)
+    results = json.loads(
+        json.dumps({"tasks": {"t": {"groups": {"length": {"4": m, "10": m, "8": m}}}}}, sort_keys=True)
+    )
+    ((_, _, rows),) = group_tables(results)
     assert [r[0] for r in rows] == ["4", "8", "10"]

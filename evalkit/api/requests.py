@@ -19,7 +19,9 @@ def _as_tokens_or_text(value: Any, field: str) -> TextOrTokens:
     try:
         return tuple(int(v) for v in value)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"{field} must be a str or a sequence of token ids, got {type(value).__name__}") from exc
+        raise TypeError(
+            f"{field} must be a str or a sequence of token ids, got {type(value).__name__}"
+        ) from exc
 
 
 @dataclasses.dataclass(frozen=True)

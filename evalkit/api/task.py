@@ -64,7 +64,9 @@ class Task:
         """The requests one example needs (any mix of kinds)."""
         raise NotImplementedError
 
-    def score(self, example: Example, responses: Sequence[Response], config: ConfigDict) -> Mapping[str, float]:
+    def score(
+        self, example: Example, responses: Sequence[Response], config: ConfigDict
+    ) -> Mapping[str, float]:
         """Per-item scores from the responses to :meth:`requests` (same order)."""
         raise NotImplementedError
 
@@ -98,7 +100,9 @@ class Task:
         """The probe's transformer config (override to fill in task-derived fields such as the vocabulary)."""
         return config.probe.model
 
-    def training_document(self, config: ConfigDict, rng: np.random.Generator) -> tuple[Sequence[int], Sequence[bool]]:
+    def training_document(
+        self, config: ConfigDict, rng: np.random.Generator
+    ) -> tuple[Sequence[int], Sequence[bool]]:
         """One fresh training document drawn from ``rng``: token ids and a per-token loss mask.
 
         The trainer builds batch ``i`` from ``numpy.random.default_rng([seed, i])``, so training data is

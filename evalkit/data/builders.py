@@ -46,7 +46,9 @@ class EmptyDataset(Exception):
     """A task's data source yielded no examples."""
 
 
-def make_builder_class(name: str, version: str, examples: Callable[[], Iterable[Example]], description: str = ""):
+def make_builder_class(
+    name: str, version: str, examples: Callable[[], Iterable[Example]], description: str = ""
+):
     """A TFDS builder class (not globally registered) whose single split holds ``examples()``."""
     tfds = _tfds()
 
@@ -57,7 +59,9 @@ def make_builder_class(name: str, version: str, examples: Callable[[], Iterable[
             return tfds.core.DatasetInfo(
                 builder=self,
                 description=description,
-                features=tfds.features.FeaturesDict({"id": tfds.features.Text(), "json": tfds.features.Text()}),
+                features=tfds.features.FeaturesDict(
+                    {"id": tfds.features.Text(), "json": tfds.features.Text()}
+                ),
             )
 
         def _split_generators(self, dl_manager):
@@ -68,9 +72,13 @@ def make_builder_class(name: str, version: str, examples: Callable[[], Iterable[
             for ex in examples():
                 item_id = ex.get("id") if isinstance(ex, dict) else None
                 if not isinstance(item_id, str) or not item_id:
-                    raise PluginError(f"task data for {name!r} yielded an example without a string 'id': {ex!r:.200}")
+                    raise PluginError(
+                        f"task data for {name!r} yielded an example without a string 'id': {ex!r:.200}"
+                    )
                 if item_id in seen:
-                    raise PluginError(f"task data for {name!r} yielded the id {item_id!r} twice; ids must be unique")
+                    raise PluginError(
+                        f"task data for {name!r} yielded the id {item_id!r} twice; ids must be unique"
+                    )
                 seen.add(item_id)
                 yield item_id, {"id": item_id, "json": json.dumps(ex, ensure_ascii=False, sort_keys=True)}
             if not seen:
@@ -101,7 +109,8 @@ def load_examples(task: Task, config, data_dir: str, plugin: str, data_hash: str
         source = lambda: task.generate(config)  # noqa: E731
     builder_cls = make_builder_class(dataset_name(plugin, task.name), task.version, source, task.description)
     builder = builder_cls(
-        config=tfds.core.BuilderConfig(name=data_hash), data_dir=str(Path(data_dir).expanduser()),
+        config=tfds.core.BuilderConfig(name=data_hash),
+        data_dir=str(Path(data_dir).expanduser()),
         file_format="array_record",
     )
     try:
@@ -112,7 +121,9 @@ def load_examples(task: Task, config, data_dir: str, plugin: str, data_hash: str
     except EmptyDataset:
         examples = []
     except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
-        raise UserError(f"task {task.name!r} could not read its data ({exc}); check its manual_dir and data_dir") from exc
+        raise UserError(
+            f"task {task.name!r} could not read its data ({exc}); check its manual_dir and data_dir"
+        ) from exc
     else:
         source_ds = builder.as_data_source(split=SPLIT)
         examples = [json.loads(_text(source_ds[i]["json"])) for i in range(len(source_ds))]

@@ -66,14 +66,18 @@ class FakeModel:
             ctx, cont = self._ids(r.context), self._ids(r.continuation)
             lp = -sum(1.0 + (_crc(ctx[-1:], i, t) % 1000) / 1000 for i, t in enumerate(cont))
             out.append(LoglikelihoodResult(lp, _crc(ctx, cont) % 3 == 0, len(cont)))
-        self._tick(len(requests), sum(len(self._ids(r.context)) + len(self._ids(r.continuation)) for r in requests))
+        self._tick(
+            len(requests), sum(len(self._ids(r.context)) + len(self._ids(r.continuation)) for r in requests)
+        )
         return out
 
     def loglikelihood_rolling(self, requests: Sequence[LoglikelihoodRolling]) -> list[RollingResult]:
         out = []
         for r in requests:
             ids = self._ids(r.text)
-            out.append(RollingResult(-sum(1.0 + (_crc(i, t) % 1000) / 1000 for i, t in enumerate(ids)), len(ids)))
+            out.append(
+                RollingResult(-sum(1.0 + (_crc(i, t) % 1000) / 1000 for i, t in enumerate(ids)), len(ids))
+            )
         self._tick(len(requests), sum(len(self._ids(r.text)) for r in requests))
         return out
 

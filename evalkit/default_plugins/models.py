@@ -19,8 +19,10 @@ class ProbeOnly:
     tokenizer = None
 
     def _refuse(self, requests: Sequence[Any]) -> list:
-        raise UserError("config.model.name is 'probe', but a task that does not train probe models sent it "
-                        "requests; set --config.model.name to a real model (see `evalkit list models`)")
+        raise UserError(
+            "config.model.name is 'probe', but a task that does not train probe models sent it "
+            "requests; set --config.model.name to a real model (see `evalkit list models`)"
+        )
 
     loglikelihood = loglikelihood_rolling = generate = _refuse
 
@@ -46,9 +48,28 @@ def _flax_defaults() -> ConfigDict:
 
 @hookimpl
 def evalkit_register_models(register):
-    register(ModelSpec("fake", load_fake_model, fake_model_config,
-                       "deterministic fake model for tests and smoke runs (no jax)", runtime_keys=("delay_s",)))
-    register(ModelSpec("flax", _load_flax, _flax_defaults,
-                       "evalkit's Flax NNX transformer, sharded over the mesh (config, orbax or HF checkpoint)"))
-    register(ModelSpec("probe", _load_probe, ConfigDict,
-                       "no shared model: every task trains its own probe models (e.g. RASP-L)"))
+    register(
+        ModelSpec(
+            "fake",
+            load_fake_model,
+            fake_model_config,
+            "deterministic fake model for tests and smoke runs (no jax)",
+            runtime_keys=("delay_s",),
+        )
+    )
+    register(
+        ModelSpec(
+            "flax",
+            _load_flax,
+            _flax_defaults,
+            "evalkit's Flax NNX transformer, sharded over the mesh (config, orbax or HF checkpoint)",
+        )
+    )
+    register(
+        ModelSpec(
+            "probe",
+            _load_probe,
+            ConfigDict,
+            "no shared model: every task trains its own probe models (e.g. RASP-L)",
+        )
+    )

@@ -27,7 +27,13 @@ def summarize_scores(
         value, low, high = bootstrap_ci(
             np.asarray(columns[key]), metric.aggregate, seed=seed, resamples=resamples
         )
-        out[key] = {"metric": metric.name, "value": value, "ci_low": low, "ci_high": high, "n": len(columns[key])}
+        out[key] = {
+            "metric": metric.name,
+            "value": value,
+            "ci_low": low,
+            "ci_high": high,
+            "n": len(columns[key]),
+        }
     return out
 
 
@@ -40,8 +46,10 @@ def summarize_groups(
         for gkey, gval in rec.get("groups", {}).items():
             by_group[gkey][str(gval)].append(rec)
     return {
-        gkey: {gval: summarize_scores(recs, metrics, seed, resamples)
-               for gval, recs in sorted(vals.items(), key=lambda kv: natural_key(kv[0]))}
+        gkey: {
+            gval: summarize_scores(recs, metrics, seed, resamples)
+            for gval, recs in sorted(vals.items(), key=lambda kv: natural_key(kv[0]))
+        }
         for gkey, vals in sorted(by_group.items())
     }
 

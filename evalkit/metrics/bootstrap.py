@@ -58,4 +58,10 @@ def paired_bootstrap(
     idx = rng.integers(0, diff.size, size=(resamples, diff.size))
     means = diff[idx].mean(axis=1)
     p = 2 * min((means <= 0).mean(), (means >= 0).mean())
-    return {"mean_diff": mean, "ci_low": low, "ci_high": high, "p_value": float(min(p, 1.0)), "n": int(diff.size)}
+    return {
+        "mean_diff": mean,
+        "ci_low": low,
+        "ci_high": high,
+        "p_value": float(min(p, 1.0)),
+        "n": int(diff.size),
+    }

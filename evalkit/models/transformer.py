@@ -272,18 +272,18 @@ def _attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
-def _attend_core(has_bias: bool, q, k, v, mask, bias):  # noqa: ANN001, ANN202
+def _attend_core(has_bias: bool, q, k, v, mask, bias):
     return _attend_fwd(has_bias, q, k, v, mask, bias)[0]
 
 
-def _attend_fwd(has_bias: bool, q, k, v, mask, bias):  # noqa: ANN001, ANN202 - custom_vjp rule
+def _attend_fwd(has_bias: bool, q, k, v, mask, bias):  # custom_vjp rule
     weights, total = _softmax_weights(q, k, mask, bias)
     out = jnp.einsum("bkgts,bksd->bkgtd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
     out = (out / total).astype(v.dtype)
     return out, (q, k, v, weights, total, out)
 
 
-def _attend_bwd(has_bias: bool, res, d_out):  # noqa: ANN001, ANN202 - custom_vjp rule
+def _attend_bwd(has_bias: bool, res, d_out):  # custom_vjp rule
     """The softmax-attention gradient as four batched matmuls and one elementwise pass (as in
     FlashAttention's backward); on CPU 1.2x faster than differentiating the forward ops."""
     q, k, v, weights, total, out = res

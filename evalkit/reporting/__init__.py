@@ -3,13 +3,21 @@
 from evalkit.reporting.html import html_report
 from evalkit.reporting.plots import plot_groups
 from evalkit.reporting.tables import (
-           HEADER,
-           group_tables,
-           markdown_report,
-           markdown_table,
-           metric_rows,
-           text_table,
+    HEADER,
+    group_tables,
+    markdown_report,
+    markdown_table,
+    metric_rows,
+    text_table,
 )
 
-__all__ = ["HEADER", "group_tables", "html_report", "markdown_report", "markdown_table", "metric_rows",
-           "plot_groups", "text_table"]
+__all__ = [
+    "HEADER",
+    "group_tables",
+    "html_report",
+    "markdown_report",
+    "markdown_table",
+    "metric_rows",
+    "plot_groups",
+    "text_table",
+]

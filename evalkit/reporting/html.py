@@ -22,11 +22,13 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def html_report(results: Mapping[str, Any], images: list[str] = ()) -> str:
     model = html.escape(str(results.get("model", {}).get("name", "?")))
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>evalkit: {model}</title>",
-             f"<style>{_STYLE}</style></head><body><h1>evalkit results: {model}</h1>",
-             f"<p>run hash <code>{html.escape(str(results.get('run_hash', '')))}</code>, evalkit "
-             f"{html.escape(str(results.get('evalkit_version', '')))}, {html.escape(str(results.get('created', '')))}</p>",
-             _table(HEADER, metric_rows(results))]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>evalkit: {model}</title>",
+        f"<style>{_STYLE}</style></head><body><h1>evalkit results: {model}</h1>",
+        f"<p>run hash <code>{html.escape(str(results.get('run_hash', '')))}</code>, evalkit "
+        f"{html.escape(str(results.get('evalkit_version', '')))}, {html.escape(str(results.get('created', '')))}</p>",
+        _table(HEADER, metric_rows(results)),
+    ]
     for title, header, rows in group_tables(results):
         parts += [f"<h2>{html.escape(title)}</h2>", _table(header, rows)]
     for src in images:

@@ -30,8 +30,12 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
             for score in sorted({s for v in values.values() for s in v}):
                 pts = [(x, v[score]) for x, v in zip(xs, values.values()) if score in v]
                 ax.plot([p[0] for p in pts], [p[1]["value"] for p in pts], marker="o", label=score)
-                ax.fill_between([p[0] for p in pts], [p[1]["ci_low"] for p in pts],
-                                [p[1]["ci_high"] for p in pts], alpha=0.2)
+                ax.fill_between(
+                    [p[0] for p in pts],
+                    [p[1]["ci_low"] for p in pts],
+                    [p[1]["ci_high"] for p in pts],
+                    alpha=0.2,
+                )
             if not numeric:
                 ax.set_xticks(xs, keys, rotation=45, ha="right")
             ax.set_xlabel(gkey)

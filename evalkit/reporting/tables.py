@@ -27,7 +27,9 @@ def metric_rows(results: Mapping[str, Any]) -> list[list[str]]:
             rows.append([label, "FAILED", t.get("error", ""), "", ""])
             continue
         for score, m in t.get("metrics", {}).items():
-            rows.append([label, score, _fmt(m["value"]), f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]", str(m["n"])])
+            rows.append(
+                [label, score, _fmt(m["value"]), f"[{_fmt(m['ci_low'])}, {_fmt(m['ci_high'])}]", str(m["n"])]
+            )
         for key, value in t.get("summary", {}).items():
             if isinstance(value, int | float | str):
                 rows.append([label, key, _fmt(value), "", ""])
@@ -40,9 +42,17 @@ def group_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[
     for label, t in results.get("tasks", {}).items():
         for gkey, values in (t.get("groups") or {}).items():
             scores = sorted({s for v in values.values() for s in v})
-            rows = [[gval] + [_fmt(v[s]["value"]) + f" ±{_fmt((v[s]['ci_high'] - v[s]['ci_low']) / 2)}"
-                              if s in v else "" for s in scores] + [str(max((v[s]["n"] for s in v), default=0))]
-                    for gval, v in ordered(values)]
+            rows = [
+                [gval]
+                + [
+                    _fmt(v[s]["value"]) + f" ±{_fmt((v[s]['ci_high'] - v[s]['ci_low']) / 2)}"
+                    if s in v
+                    else ""
+                    for s in scores
+                ]
+                + [str(max((v[s]["n"] for s in v), default=0))]
+                for gval, v in ordered(values)
+            ]
             out.append((f"{label} by {gkey}", [gkey, *scores, "n"], rows))
     return out
 
@@ -65,9 +75,14 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 
 def markdown_report(results: Mapping[str, Any]) -> str:
     model = results.get("model", {})
-    parts = [f"# evalkit results: {model.get('name', '?')}", "",
-             f"run hash `{results.get('run_hash', '')}`, evalkit {results.get('evalkit_version', '')}, "
-             f"{results.get('created', '')}", "", markdown_table(HEADER, metric_rows(results))]
+    parts = [
+        f"# evalkit results: {model.get('name', '?')}",
+        "",
+        f"run hash `{results.get('run_hash', '')}`, evalkit {results.get('evalkit_version', '')}, "
+        f"{results.get('created', '')}",
+        "",
+        markdown_table(HEADER, metric_rows(results)),
+    ]
     for title, header, rows in group_tables(results):
         parts += ["", f"## {title}", "", markdown_table(header, rows)]
     return "\n".join(parts) + "\n"

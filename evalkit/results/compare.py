@@ -95,7 +95,9 @@ def compare_runs(
         b = _item_scores(dir_b, label, res_b["tasks"][label])
         ids = sorted(set(a) & set(b))
         if not ids:
-            raise UserError(f"task {label!r}: the two runs share no item ids; compare runs of the same task config")
+            raise UserError(
+                f"task {label!r}: the two runs share no item ids; compare runs of the same task config"
+            )
         names = sorted(set.intersection(*(set(a[i]) & set(b[i]) for i in ids)))
         for name in names:
             xa = np.array([a[i][name] for i in ids])

@@ -72,8 +72,9 @@ class RecordStore:
 
     def compact(self) -> None:
         """Rewrite the file atomically with exactly this config's records, in id order."""
-        text = "".join(json.dumps(r, ensure_ascii=False, sort_keys=True, allow_nan=True) + "\n"
-                       for r in self.records())
+        text = "".join(
+            json.dumps(r, ensure_ascii=False, sort_keys=True, allow_nan=True) + "\n" for r in self.records()
+        )
         write_text_atomic(self.path, text)
 
 

@@ -60,7 +60,9 @@ class FlaxModelHandle:
     @property
     def scorer(self) -> Scorer:
         if self._scorer is None:
-            self._scorer = Scorer(self.model, self.mesh, self.rules, self.runtime, self.runtime_stats, self.tokenizer)
+            self._scorer = Scorer(
+                self.model, self.mesh, self.rules, self.runtime, self.runtime_stats, self.tokenizer
+            )
         return self._scorer
 
     def loglikelihood(self, requests: Sequence[Loglikelihood]) -> list[LoglikelihoodResult]:
@@ -166,7 +168,9 @@ def _tokenizer(spec: str, vocab_size: int | None) -> Any:
     try:
         tokenizer = load_tokenizer(spec)
     except (OSError, ValueError) as exc:
-        raise UserError(f"model.tokenizer={spec!r} cannot be loaded ({exc}); use 'bytes', 'vocab:a,b' or a path") from exc
+        raise UserError(
+            f"model.tokenizer={spec!r} cannot be loaded ({exc}); use 'bytes', 'vocab:a,b' or a path"
+        ) from exc
     if vocab_size is not None and tokenizer.vocab_size > vocab_size:
         raise UserError(
             f"tokenizer {tokenizer.name!r} has {tokenizer.vocab_size} ids but the model vocab_size is "

@@ -67,7 +67,9 @@ def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def choose_buckets(lengths: Sequence[int], num_buckets: int, max_len: int, multiple: int = 64) -> tuple[int, ...]:
+def choose_buckets(
+    lengths: Sequence[int], num_buckets: int, max_len: int, multiple: int = 64
+) -> tuple[int, ...]:
     """At most ``num_buckets`` row lengths (multiples of ``multiple``, the largest capped at ``max_len``)
     minimising the total of tokens x row length over the sequences, each in the smallest bucket that fits.
 
@@ -248,7 +250,9 @@ class _RowSet:
         r = len(self.members)
         if r == len(self.free):
             grow = [np.zeros_like(self.free)]
-            self.free, self.segs, self.score_free = (np.concatenate([a, *grow]) for a in (self.free, self.segs, self.score_free))
+            self.free, self.segs, self.score_free = (
+                np.concatenate([a, *grow]) for a in (self.free, self.segs, self.score_free)
+            )
         self.members.append([])
         self.free[r], self.score_free[r] = self.length, self.score_cap
         return r

@@ -34,8 +34,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--model", required=True, help="config file path.py[:arg] or checkpoint directory")
     p.add_argument("--requests", required=True, help='JSONL file of {"id", "context", "continuation"}')
-    p.add_argument("--out", required=True, help='JSONL file to write {"id", "loglik", "is_greedy", "num_tokens"} to')
-    p.add_argument("--batch-tokens", type=int, default=None, help="tokens per device batch (runtime.batch.max_tokens)")
+    p.add_argument(
+        "--out", required=True, help='JSONL file to write {"id", "loglik", "is_greedy", "num_tokens"} to'
+    )
+    p.add_argument(
+        "--batch-tokens", type=int, default=None, help="tokens per device batch (runtime.batch.max_tokens)"
+    )
     p.set_defaults(func=run)
     return p
 
@@ -44,8 +48,10 @@ def read_requests(path: str | Path) -> list[dict[str, Any]]:
     """Parse and check the requests file; a UserError names the file, line and fix."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"requests file {str(path)!r} does not exist; pass a JSONL file with one "
-                        '{"id", "context", "continuation"} object per line')
+        raise UserError(
+            f"requests file {str(path)!r} does not exist; pass a JSONL file with one "
+            '{"id", "context", "continuation"} object per line'
+        )
     rows = []
     with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, start=1):
@@ -54,17 +60,24 @@ def read_requests(path: str | Path) -> list[dict[str, Any]]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise UserError(f"{path} line {n} is not valid JSON ({exc.msg}); write one JSON object per line") from exc
+                raise UserError(
+                    f"{path} line {n} is not valid JSON ({exc.msg}); write one JSON object per line"
+                ) from exc
             if not isinstance(row, dict):
-                raise UserError(f"{path} line {n} is not a JSON object; write one "
-                                '{"id", "context", "continuation"} object per line')
+                raise UserError(
+                    f"{path} line {n} is not a JSON object; write one "
+                    '{"id", "context", "continuation"} object per line'
+                )
             for field in FIELDS:
                 if field not in row:
-                    raise UserError(f"{path} line {n} has no {field!r} field; every line needs id, context and continuation")
+                    raise UserError(
+                        f"{path} line {n} has no {field!r} field; every line needs id, context and continuation"
+                    )
             for field in FIELDS[1:]:
                 value = row[field]
                 ok = isinstance(value, str) or (
-                    isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
+                    isinstance(value, list)
+                    and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
                 )
                 if not ok:
                     raise UserError(f"{path} line {n}: {field} must be a string or a list of token ids")
@@ -72,7 +85,9 @@ def read_requests(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def model_and_runtime(spec: str, overrides: dict[str, str], batch_tokens: int | None) -> tuple[ConfigDict, ConfigDict]:
+def model_and_runtime(
+    spec: str, overrides: dict[str, str], batch_tokens: int | None
+) -> tuple[ConfigDict, ConfigDict]:
     """The flax model config and runtime config for MODEL (config file or checkpoint directory)."""
     from evalkit.config import apply_overrides, load_config_file, merge_into, runtime_defaults
     from evalkit.runtime.handle import flax_model_config
@@ -88,8 +103,10 @@ def model_and_runtime(spec: str, overrides: dict[str, str], batch_tokens: int | 
         user_model = cfg.get("model", ConfigDict()).to_dict() if "model" in cfg else {}
         kind = user_model.get("name", "flax")
         if kind != "flax":
-            raise UserError(f"config {spec!r} has model.name={kind!r}; `evalkit score` needs a flax model "
-                            "(set model.name='flax' or pass a checkpoint directory)")
+            raise UserError(
+                f"config {spec!r} has model.name={kind!r}; `evalkit score` needs a flax model "
+                "(set model.name='flax' or pass a checkpoint directory)"
+            )
         model = merge_into(defaults, user_model, "model")
         user_runtime = cfg.runtime.to_dict() if "runtime" in cfg else {}
         runtime = merge_into(runtime_defaults(), user_runtime, "runtime")
@@ -119,7 +136,9 @@ def run(args: argparse.Namespace, overrides: dict[str, str] | None = None) -> in
     handle = load_flax_model(model_cfg, runtime)
     results = handle.loglikelihood([Loglikelihood(r["context"], r["continuation"]) for r in rows])
     lines = [
-        json.dumps({"id": r["id"], "loglik": res.logprob, "is_greedy": res.is_greedy, "num_tokens": res.num_tokens})
+        json.dumps(
+            {"id": r["id"], "loglik": res.logprob, "is_greedy": res.is_greedy, "num_tokens": res.num_tokens}
+        )
         for r, res in zip(rows, results)
     ]
     if jax.process_index() == 0:

@@ -112,10 +112,14 @@ class Scorer:
         if not isinstance(value, str):
             return [int(t) for t in value]
         if self.tokenizer is None:
-            raise UserError(f"a text request {field} needs a tokenizer; set model.tokenizer or send token ids")
+            raise UserError(
+                f"a text request {field} needs a tokenizer; set model.tokenizer or send token ids"
+            )
         return list(self.tokenizer.encode(value))
 
-    def _encode_pair(self, context: str | Sequence[int], continuation: str | Sequence[int]) -> tuple[list, list]:
+    def _encode_pair(
+        self, context: str | Sequence[int], continuation: str | Sequence[int]
+    ) -> tuple[list, list]:
         if isinstance(context, str) and isinstance(continuation, str) and context:
             spaces = len(context) - len(context.rstrip())
             if spaces:
@@ -127,7 +131,9 @@ class Scorer:
 
     def _prefix_id(self, n: int) -> int:
         tok = self.tokenizer
-        prefix = None if tok is None else (tok.bos_id if getattr(tok, "bos_id", None) is not None else tok.eos_id)
+        prefix = (
+            None if tok is None else (tok.bos_id if getattr(tok, "bos_id", None) is not None else tok.eos_id)
+        )
         if prefix is None:
             raise UserError(
                 f"request {n} has an empty context and the model has no tokenizer with a BOS/EOS id to start "
@@ -197,7 +203,9 @@ class Scorer:
         self.stats.device_s += time.perf_counter() - t0 - waited
         return sums, greedy, counts
 
-    def _shardings(self, shape_key: tuple[int, int, int, int]) -> tuple[NamedSharding, NamedSharding, NamedSharding]:
+    def _shardings(
+        self, shape_key: tuple[int, int, int, int]
+    ) -> tuple[NamedSharding, NamedSharding, NamedSharding]:
         """Shardings of the [R, T] row arrays, the [R, C] scored-slot arrays and the [R, S] outputs."""
         rows, length, segments, slots = shape_key
         return tuple(
@@ -208,7 +216,10 @@ class Scorer:
     def _device_args(self, batch: Batch) -> list[jax.Array]:
         rows_sharding, slots_sharding, _ = self._shardings(batch.shape_key)
         args = [_to_device(x, rows_sharding) for x in (batch.tokens, batch.positions, batch.segment_ids)]
-        args += [_to_device(x, slots_sharding) for x in (batch.score_index, batch.score_target, batch.score_segment)]
+        args += [
+            _to_device(x, slots_sharding)
+            for x in (batch.score_index, batch.score_target, batch.score_segment)
+        ]
         return args
 
     def _compile_ahead(self, shape_key: tuple[int, int, int, int]) -> None:

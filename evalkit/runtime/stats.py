@@ -44,6 +44,8 @@ class RuntimeStats:
             "padding_fraction": round(padding, 4),
             "tokens_per_s": round(self.real_tokens / self.device_s, 1) if self.device_s else 0.0,
             "new_tokens": self.new_tokens,
-            "new_tokens_per_s": round(self.new_tokens / self.device_s, 1) if self.device_s and self.new_tokens else 0.0,
+            "new_tokens_per_s": round(self.new_tokens / self.device_s, 1)
+            if self.device_s and self.new_tokens
+            else 0.0,
             "truncated_count": self.truncated_count,
         }

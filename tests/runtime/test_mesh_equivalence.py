@@ -48,19 +48,25 @@ def score(mesh_shape, distributed=None, axis_types="auto"):
 
 MESHES = {"data8": {"data": 8, "fsdp": 1, "tensor": 1}, "data4_tensor2": {"data": 4, "fsdp": 1, "tensor": 2}}
 
-EIGHT_DEVICES = COMMON + f"""
+EIGHT_DEVICES = (
+    COMMON
+    + f"""
 import jax
 out = {{name: score(shape) for name, shape in {MESHES!r}.items()}}
 out["explicit_2x2x2"] = score({{"data": 2, "fsdp": 2, "tensor": 2}}, axis_types="explicit")
 print(json.dumps(out))
 """
+)
 
-TWO_PROCESSES = COMMON + """
+TWO_PROCESSES = (
+    COMMON
+    + """
 import os
 dist = {"enabled": True, "coordinator_address": os.environ["EVALKIT_COORDINATOR"],
         "num_processes": int(os.environ["EVALKIT_NUM_PROCESSES"]), "process_id": int(os.environ["EVALKIT_PROCESS_ID"])}
 print(json.dumps(score({"data": 4, "fsdp": 1, "tensor": 2}, dist)))
 """
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,10 +80,20 @@ def assert_same(got, want, label):
 @pytest.fixture(scope="module")
 def eight_devices():
     """The 8-device subprocess, started first so it compiles while this process builds the reference."""
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", EIGHT_DEVICES], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+        "JAX_PLATFORMS": "cpu",
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EIGHT_DEVICES],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     yield proc
     if proc.poll() is None:
         proc.kill()

@@ -10,7 +10,10 @@ def make_items(n: int, seed: int = 0, lo: int = 2, hi: int = 300, max_scored: in
     rng = np.random.default_rng(seed)
     lengths = np.exp(rng.uniform(np.log(lo), np.log(hi), n)).astype(int)
     return [
-        PackItem(rng.integers(0, 1000, length + 1).astype(np.int32), int(rng.integers(1, min(max_scored, length) + 1)))
+        PackItem(
+            rng.integers(0, 1000, length + 1).astype(np.int32),
+            int(rng.integers(1, min(max_scored, length) + 1)),
+        )
         for length in lengths
     ]
 
@@ -28,11 +31,19 @@ def unpack(batches, n):
                     assert not len(where)
                     continue
                 assert ids[s] not in found, "item packed twice"
-                assert np.array_equal(where, np.arange(where[0], where[0] + len(where))), "segment not contiguous"
-                assert np.array_equal(b.positions[r, where], np.arange(len(where))), "positions must restart at 0"
+                assert np.array_equal(where, np.arange(where[0], where[0] + len(where))), (
+                    "segment not contiguous"
+                )
+                assert np.array_equal(b.positions[r, where], np.arange(len(where))), (
+                    "positions must restart at 0"
+                )
                 scored = b.score_segment[r] == s + 1
                 assert np.all(np.isin(b.score_index[r, scored], where))
-                found[int(ids[s])] = (b.tokens[r, where], b.score_target[r, scored], b.score_index[r, scored] - where[0])
+                found[int(ids[s])] = (
+                    b.tokens[r, where],
+                    b.score_target[r, scored],
+                    b.score_index[r, scored] - where[0],
+                )
             assert (b.segment_ids[r][b.segment_ids[r] > 0] <= segments).all()
     assert sorted(found) == list(range(n)), "every item exactly once"
     return found
@@ -62,7 +73,10 @@ def test_pack_layout_roundtrip_and_determinism():
     assert all(b.tokens.shape[0] % 4 == 0 for b in batches)
     assert sum(b.real_tokens for b in batches) == sum(it.length for it in items)
     again = Packer(max_len=512, max_tokens=2048, max_rows=64, num_buckets=3, row_multiple=4).pack(items)
-    assert all(np.array_equal(a.tokens, b.tokens) and np.array_equal(a.items, b.items) for a, b in zip(batches, again))
+    assert all(
+        np.array_equal(a.tokens, b.tokens) and np.array_equal(a.items, b.items)
+        for a, b in zip(batches, again)
+    )
 
 
 def test_shape_count_bounded_and_padding_small():

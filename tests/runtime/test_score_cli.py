@@ -41,7 +41,9 @@ def test_score_round_trip(tmp_path, capsys):
     ]
     requests = write_lines(tmp_path / "in.jsonl", [json.dumps(r) for r in rows] + [""])
     out = tmp_path / "out" / "scores.jsonl"
-    args = parse(["--model", str(config), "--requests", str(requests), "--out", str(out), "--batch-tokens", "64"])
+    args = parse(
+        ["--model", str(config), "--requests", str(requests), "--out", str(out), "--batch-tokens", "64"]
+    )
     assert args.func(args, {"runtime.too_long": "truncate"}) == 0
     got = [json.loads(line) for line in out.read_text().splitlines()]
     assert [g["id"] for g in got] == ["b", 7, "long"]
@@ -77,4 +79,9 @@ def test_missing_file_wrong_model_kind_and_bad_override(tmp_path):
     with pytest.raises(UserError, match="only model.\\* and runtime.\\*"):
         score_cli.model_and_runtime(str(config), {"seed": "1"}, None)
     model, runtime = score_cli.model_and_runtime(str(config), {"model.init_seed": "3"}, 99)
-    assert (model.init_seed, model.d_model, runtime.batch.max_tokens, runtime.batch.num_buckets) == (3, 32, 99, 1)
+    assert (model.init_seed, model.d_model, runtime.batch.max_tokens, runtime.batch.num_buckets) == (
+        3,
+        32,
+        99,
+        1,
+    )

@@ -88,7 +88,9 @@ def test_greedy_flag_true_for_argmax_continuation():
     padded = np.zeros((1, MAX_LEN), np.int32)
     padded[0, : len(context)] = context
     best = int(np.asarray(_forward()(padded))[len(context) - 1].argmax())
-    res = scorer().loglikelihood([Loglikelihood(context, (best,)), Loglikelihood(context, ((best + 1) % 256,))])
+    res = scorer().loglikelihood(
+        [Loglikelihood(context, (best,)), Loglikelihood(context, ((best + 1) % 256,))]
+    )
     assert res[0].is_greedy and not res[1].is_greedy
 
 

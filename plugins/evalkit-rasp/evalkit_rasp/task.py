@@ -20,9 +20,16 @@ from evalkit_rasp.rasp.tasks import TASK_FACTORIES, TaskSpec, make_task, rasp_ge
 
 # Vocabulary size knobs each task family accepts (see evalkit_rasp.rasp.tasks).
 _PARAMS = {
-    "count": ("max_value",), "mode": ("max_value",), "copy_unique": ("max_value",),
-    "sort_unique": ("max_value",), "copy_repeat": ("max_value",), "add_hints_forward": ("max_hint",),
-    "add_hints_reverse": ("max_hint",), "parity_scratchpad": ("max_hint",), "add_plain": (), "parity_plain": (),
+    "count": ("max_value",),
+    "mode": ("max_value",),
+    "copy_unique": ("max_value",),
+    "sort_unique": ("max_value",),
+    "copy_repeat": ("max_value",),
+    "add_hints_forward": ("max_hint",),
+    "add_hints_reverse": ("max_hint",),
+    "parity_scratchpad": ("max_hint",),
+    "add_plain": (),
+    "parity_plain": (),
 }
 # Default train range and test lengths per task (evalkit's choices, not the paper's; see docs).
 _LENGTHS = {
@@ -45,8 +52,16 @@ def probe_defaults() -> ConfigDict:
     from evalkit.train.config import train_config
 
     model = transformer_config(  # vocab_size is replaced by the task's vocabulary (probe_model_config)
-        num_layers=2, d_model=64, num_heads=4, num_kv_heads=4, d_ff=256, mlp="gelu",
-        norm="layernorm", position="learned", max_len=256, tied_embeddings=True,
+        num_layers=2,
+        d_model=64,
+        num_heads=4,
+        num_kv_heads=4,
+        d_ff=256,
+        mlp="gelu",
+        norm="layernorm",
+        position="learned",
+        max_len=256,
+        tied_embeddings=True,
     )
     train = train_config()
     train.steps, train.batch_size, train.context_len, train.lr = 1000, 32, 256, 1e-3
@@ -73,16 +88,20 @@ class RaspTask(Task):
     def default_config(self) -> ConfigDict:
         train_lengths, test_lengths = _LENGTHS[self.format_name]
         spec = make_task(self.format_name)
-        return ConfigDict({
-            "seed": 1234,  # data seed of the test set
-            "train_lengths": train_lengths,  # inclusive range of lengths in training documents
-            "test_lengths": test_lengths,
-            "examples_per_length": 50,
-            "em_threshold": 0.95,
-            "max_new_slack": 4,  # generation budget beyond the answer length, to see failures to stop
-            "params": ConfigDict({k: int(v) for k, v in spec.params.items() if k in _PARAMS[self.format_name]}),
-            "probe": probe_defaults(),
-        })
+        return ConfigDict(
+            {
+                "seed": 1234,  # data seed of the test set
+                "train_lengths": train_lengths,  # inclusive range of lengths in training documents
+                "test_lengths": test_lengths,
+                "examples_per_length": 50,
+                "em_threshold": 0.95,
+                "max_new_slack": 4,  # generation budget beyond the answer length, to see failures to stop
+                "params": ConfigDict(
+                    {k: int(v) for k, v in spec.params.items() if k in _PARAMS[self.format_name]}
+                ),
+                "probe": probe_defaults(),
+            }
+        )
 
     def spec(self, config: ConfigDict) -> TaskSpec:
         return make_task(self.format_name, **dict(config.params))
@@ -91,9 +110,13 @@ class RaspTask(Task):
         lo, hi = config.train_lengths
         where = f"tasks.{self.name}"
         if not 1 <= lo <= hi:
-            raise UserError(f"{where}.train_lengths must be (min, max) with 1 <= min <= max, got {tuple(config.train_lengths)}")
+            raise UserError(
+                f"{where}.train_lengths must be (min, max) with 1 <= min <= max, got {tuple(config.train_lengths)}"
+            )
         if not config.test_lengths or min(config.test_lengths) < 1:
-            raise UserError(f"{where}.test_lengths must be positive lengths, got {tuple(config.test_lengths)}")
+            raise UserError(
+                f"{where}.test_lengths must be positive lengths, got {tuple(config.test_lengths)}"
+            )
         if max(config.test_lengths) <= hi:
             raise UserError(
                 f"{where}.test_lengths {tuple(config.test_lengths)} never go beyond the training lengths "
@@ -105,8 +128,10 @@ class RaspTask(Task):
             raise UserError(f"{where}.params are invalid ({exc})") from exc
         longest = max(hi, *config.test_lengths)
         if longest > spec.max_length:
-            raise UserError(f"{where}: length {longest} exceeds what the vocabulary allows ({spec.max_length}); "
-                            f"raise {where}.params")
+            raise UserError(
+                f"{where}: length {longest} exceeds what the vocabulary allows ({spec.max_length}); "
+                f"raise {where}.params"
+            )
         rng = np.random.default_rng(0)
         prompt, answer = spec.make_example(rng, longest)
         need = len(prompt) + len(answer) + config.max_new_slack
@@ -117,7 +142,9 @@ class RaspTask(Task):
                 f"({need} tokens at length {longest}); raise it to at least {need}"
             )
         if config.probe.train.context_len > model.max_len:
-            raise UserError(f"{where}.probe.train.context_len must be <= probe.model.max_len ({model.max_len})")
+            raise UserError(
+                f"{where}.probe.train.context_len must be <= probe.model.max_len ({model.max_len})"
+            )
         if not config.probe.seeds:
             raise UserError(f"{where}.probe.seeds must list at least one training seed")
 
@@ -168,8 +195,9 @@ class RaspTask(Task):
         return {"exact_match": float(produced == list(example["answer"])), "stopped": float(stopped)}
 
     def summarize(self, records, config: ConfigDict) -> dict[str, Any]:
-        return length_generalization_summary(records, config.em_threshold, max(config.train_lengths),
-                                             self.spec(config))
+        return length_generalization_summary(
+            records, config.em_threshold, max(config.train_lengths), self.spec(config)
+        )
 
 
 def _check_answer(spec: TaskSpec, prompt: list[int], answer: list[int]) -> None:
@@ -180,11 +208,15 @@ def _check_answer(spec: TaskSpec, prompt: list[int], answer: list[int]) -> None:
         raise AssertionError(f"{spec.name}: RASP-L program and oracle disagree on {prompt}")
 
 
-def length_generalization_summary(records, threshold: float, max_train: int, spec: TaskSpec) -> dict[str, Any]:
+def length_generalization_summary(
+    records, threshold: float, max_train: int, spec: TaskSpec
+) -> dict[str, Any]:
     """Exact match per (seed, length), the longest length up to which EM stays >= threshold, over seeds."""
     table: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for rec in records:
-        table[rec["groups"].get("seed", "0")][int(rec["groups"]["length"])].append(rec["scores"]["exact_match"])
+        table[rec["groups"].get("seed", "0")][int(rec["groups"]["length"])].append(
+            rec["scores"]["exact_match"]
+        )
     per_seed = {}
     for seed, by_len in sorted(table.items()):
         em = {length: float(np.mean(v)) for length, v in sorted(by_len.items())}

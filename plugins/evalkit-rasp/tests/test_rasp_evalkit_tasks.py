@@ -64,7 +64,14 @@ def test_summary_finds_the_longest_generalized_length_per_seed():
     def rec(seed, length, em):
         return {"groups": {"seed": str(seed), "length": str(length)}, "scores": {"exact_match": em}}
 
-    records = [rec(0, 10, 1.0), rec(0, 20, 1.0), rec(0, 30, 0.0), rec(1, 10, 1.0), rec(1, 20, 0.0), rec(1, 30, 1.0)]
+    records = [
+        rec(0, 10, 1.0),
+        rec(0, 20, 1.0),
+        rec(0, 30, 0.0),
+        rec(1, 10, 1.0),
+        rec(1, 20, 0.0),
+        rec(1, 30, 1.0),
+    ]
     task = RaspTask("count")
     out = length_generalization_summary(records, 0.95, 20, task.spec(task.default_config()))
     assert out["per_seed"]["0"]["longest_length"] == 20 and out["per_seed"]["1"]["longest_length"] == 10
@@ -79,7 +86,8 @@ def write_config(tmp_path, **task_overrides):
         "from ml_collections import ConfigDict\n"
         "def get_config(arg=None):\n"
         f"    return ConfigDict({{'output_dir': {str(tmp_path / 'run')!r}, 'data_dir': {str(tmp_path / 'data')!r},\n"
-        f"        'model': {{'name': 'probe'}}, 'tasks': {{'rasp_count': {task!r}}}}})\n")
+        f"        'model': {{'name': 'probe'}}, 'tasks': {{'rasp_count': {task!r}}}}})\n"
+    )
     return path
 
 
@@ -90,16 +98,30 @@ def test_bad_input_is_refused_before_training(tmp_path):
     res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.task=rasp_cont"])
     assert res.returncode == 2 and "unknown task 'rasp_cont'" in res.stderr and "rasp_count" in res.stderr
     res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.model.max_len=10"])
-    assert res.returncode == 2 and "probe.model.max_len=10 is shorter than the longest test example" in res.stderr
+    assert (
+        res.returncode == 2
+        and "probe.model.max_len=10 is shorter than the longest test example" in res.stderr
+    )
     assert not (tmp_path / "run" / "probes").exists()
 
 
 @pytest.mark.slow
 def test_quickstart_runs_end_to_end_in_reduced_form(tmp_path):
     out = tmp_path / "qs"
-    res = subprocess.run([sys.executable, "-m", "evalkit.cli", "run", str(ROOT / "configs" / "quickstart.py") + ":test",
-                          f"--config.output_dir={out}", f"--config.data_dir={tmp_path / 'data'}"],
-                         capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "evalkit.cli",
+            "run",
+            str(ROOT / "configs" / "quickstart.py") + ":test",
+            f"--config.output_dir={out}",
+            f"--config.data_dir={tmp_path / 'data'}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
     lengths = {"rasp_count": {"8", "16", "20", "24", "32"}, "rasp_copy_repeat": {"4", "8", "10", "12", "16"}}

@@ -56,7 +56,10 @@ def test_addition_worked_example(name: str, expected: list[int]) -> None:
     assert rasp_generate(P.PROGRAMS[name], PROMPT_88_842, max_new=30) == expected
     assert make_task(name).oracle(PROMPT_88_842) == expected
     reverse = name.endswith("reverse")
-    assert P.next_tok_addition(PROMPT_88_842 + expected[:-1], reverse=reverse)[-len(expected) :].tolist() == expected
+    assert (
+        P.next_tok_addition(PROMPT_88_842 + expected[:-1], reverse=reverse)[-len(expected) :].tolist()
+        == expected
+    )
 
 
 def test_small_program_examples() -> None:
@@ -88,7 +91,17 @@ def test_addition_carry_chains(reverse: bool) -> None:
     name = "add_hints_reverse" if reverse else "add_hints_forward"
     spec = make_task(name)
     rng = np.random.default_rng(7)
-    cases = [(0, 0), (9, 1), (1, 9), (5, 5), (9999, 1), (1, 99999), (99999, 99999), (4999, 5001), (10**12 - 1, 1)]
+    cases = [
+        (0, 0),
+        (9, 1),
+        (1, 9),
+        (5, 5),
+        (9999, 1),
+        (1, 99999),
+        (99999, 99999),
+        (4999, 5001),
+        (10**12 - 1, 1),
+    ]
     for _ in range(300):  # digits biased towards 9 and 0 for long carry chains
         digits = [rng.choice([0, 9, 9, 9, 1, 8], size=int(rng.integers(1, 15))) for _ in range(2)]
         cases.append(tuple(int("".join(map(str, d))) for d in digits))

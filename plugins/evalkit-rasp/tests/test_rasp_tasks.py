@@ -18,8 +18,15 @@ from evalkit_rasp.rasp.tasks import (
 )
 
 ALL_TASKS = sorted(TASK_FACTORIES)
-WITH_PROGRAM = ["count", "mode", "copy_unique", "sort_unique", "add_hints_forward", "add_hints_reverse",
-                "parity_scratchpad"]
+WITH_PROGRAM = [
+    "count",
+    "mode",
+    "copy_unique",
+    "sort_unique",
+    "add_hints_forward",
+    "add_hints_reverse",
+    "parity_scratchpad",
+]
 
 
 def test_task_registry() -> None:
@@ -121,8 +128,16 @@ def test_generator_constraints() -> None:
         add.make_example(rng, 7)
     plain = make_task("add_plain")
     prompt, answer = plain.make_example(rng, 6)
-    assert max(len(str(n)) for n in ("".join(map(str, prompt[1 : prompt.index(-2)])),
-                                     "".join(map(str, prompt[prompt.index(-2) + 1 : -1])))) == 6
+    assert (
+        max(
+            len(str(n))
+            for n in (
+                "".join(map(str, prompt[1 : prompt.index(-2)])),
+                "".join(map(str, prompt[prompt.index(-2) + 1 : -1])),
+            )
+        )
+        == 6
+    )
     assert plain.oracle([-1, 8, 8, -2, 8, 4, 2, -3]) == [9, 3, 0, -5]
     par = make_task("parity_scratchpad", max_hint=9)
     prompt, answer = par.make_example(rng, 10)

@@ -143,7 +143,12 @@ def sequence_vocab(max_value: int) -> Vocab:
 
 def addition_vocab(max_hint: int) -> Vocab:
     """Addition family table (``max_hint=-1``: no hint tokens)."""
-    specials = (("START", P.START_PROMPT), ("PLUS", P.PLUS), ("EQUALS", P.EQUALS_SIGN), ("EOS", P.END_RESPONSE))
+    specials = (
+        ("START", P.START_PROMPT),
+        ("PLUS", P.PLUS),
+        ("EQUALS", P.EQUALS_SIGN),
+        ("EOS", P.END_RESPONSE),
+    )
     return Vocab("addition", specials, 10, max_hint + 1)
 
 
@@ -220,8 +225,15 @@ def count_task(max_value: int = 255) -> TaskSpec:
         return list(range(a, b + 1)) + [P.COUNT_END]
 
     return TaskSpec(
-        "count", vocab, make_example, oracle, P.PROGRAMS["count"], 1, max_value + 1,
-        "numbers counted, b - a + 1", {"max_value": max_value},
+        "count",
+        vocab,
+        make_example,
+        oracle,
+        P.PROGRAMS["count"],
+        1,
+        max_value + 1,
+        "numbers counted, b - a + 1",
+        {"max_value": max_value},
     )
 
 
@@ -259,8 +271,15 @@ def mode_task(max_value: int = 9) -> TaskSpec:
         return [min(v for v, c in counts.items() if c == best), P.EOS]
 
     return TaskSpec(
-        "mode", vocab, make_example, oracle, P.PROGRAMS["mode"], 1, 10**9,
-        "number of input values n", {"max_value": max_value},
+        "mode",
+        vocab,
+        make_example,
+        oracle,
+        P.PROGRAMS["mode"],
+        1,
+        10**9,
+        "number of input values n",
+        {"max_value": max_value},
     )
 
 
@@ -280,8 +299,15 @@ def copy_unique_task(max_value: int = 127) -> TaskSpec:
         return _seq_values(prompt) + [P.EOS]
 
     return TaskSpec(
-        "copy_unique", vocab, make_example, oracle, P.PROGRAMS["copy_unique"], 1, max_value + 1,
-        "number of values n (distinct)", {"max_value": max_value},
+        "copy_unique",
+        vocab,
+        make_example,
+        oracle,
+        P.PROGRAMS["copy_unique"],
+        1,
+        max_value + 1,
+        "number of values n (distinct)",
+        {"max_value": max_value},
     )
 
 
@@ -301,8 +327,15 @@ def copy_repeat_task(max_value: int = 9) -> TaskSpec:
         return _seq_values(prompt) + [P.EOS]
 
     return TaskSpec(
-        "copy_repeat", vocab, make_example, oracle, None, 1, 10**9,
-        "number of values n", {"max_value": max_value},
+        "copy_repeat",
+        vocab,
+        make_example,
+        oracle,
+        None,
+        1,
+        10**9,
+        "number of values n",
+        {"max_value": max_value},
     )
 
 
@@ -322,8 +355,15 @@ def sort_unique_task(max_value: int = 127) -> TaskSpec:
         return sorted(_seq_values(prompt)) + [P.EOS]
 
     return TaskSpec(
-        "sort_unique", vocab, make_example, oracle, P.PROGRAMS["sort_unique"], 1, max_value + 1,
-        "number of values n (distinct)", {"max_value": max_value},
+        "sort_unique",
+        vocab,
+        make_example,
+        oracle,
+        P.PROGRAMS["sort_unique"],
+        1,
+        max_value + 1,
+        "number of values n (distinct)",
+        {"max_value": max_value},
     )
 
 
@@ -381,8 +421,15 @@ def _addition_hints_task(reverse: bool, max_hint: int) -> TaskSpec:
         return [t for pair in pairs for t in pair] + [P.END_RESPONSE]
 
     return TaskSpec(
-        name, vocab, make_example, oracle, P.PROGRAMS[name], 1, max_hint,
-        "digits of the longer operand (hints 0..length used)", {"max_hint": max_hint},
+        name,
+        vocab,
+        make_example,
+        oracle,
+        P.PROGRAMS[name],
+        1,
+        max_hint,
+        "digits of the longer operand (hints 0..length used)",
+        {"max_hint": max_hint},
     )
 
 
@@ -416,8 +463,15 @@ def add_plain_task() -> TaskSpec:
         return [int(c) for c in str(total)] + [P.END_RESPONSE]
 
     return TaskSpec(
-        "add_plain", vocab, make_example, oracle, None, 1, 10**6,
-        "digits of the longer operand", {},
+        "add_plain",
+        vocab,
+        make_example,
+        oracle,
+        None,
+        1,
+        10**6,
+        "digits of the longer operand",
+        {},
     )
 
 
@@ -447,8 +501,15 @@ def parity_scratchpad_task(max_hint: int = 128) -> TaskSpec:
         return out + [P.EOS]
 
     return TaskSpec(
-        "parity_scratchpad", vocab, make_example, oracle, P.PROGRAMS["parity_scratchpad"], 1,
-        max_hint + 1, "number of bits n", {"max_hint": max_hint},
+        "parity_scratchpad",
+        vocab,
+        make_example,
+        oracle,
+        P.PROGRAMS["parity_scratchpad"],
+        1,
+        max_hint + 1,
+        "number of bits n",
+        {"max_hint": max_hint},
     )
 
 
@@ -465,7 +526,15 @@ def parity_plain_task() -> TaskSpec:
         return [sum(int(t) for t in _between(prompt, P.BOS, P.SEP)) % 2, P.EOS]
 
     return TaskSpec(
-        "parity_plain", vocab, make_example, oracle, None, 1, 10**9, "number of bits n", {},
+        "parity_plain",
+        vocab,
+        make_example,
+        oracle,
+        None,
+        1,
+        10**9,
+        "number of bits n",
+        {},
     )
 
 

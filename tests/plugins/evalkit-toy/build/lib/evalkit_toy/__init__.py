@@ -52,13 +52,21 @@ class Choice(Task):
     def generate(self, config):
         rng = np.random.default_rng(config.seed)
         for i in range(config.num_items):
-            yield {"id": f"c{i}", "context": f"item {i}:", "choices": [" yes", " no"], "gold": int(rng.integers(2))}
+            yield {
+                "id": f"c{i}",
+                "context": f"item {i}:",
+                "choices": [" yes", " no"],
+                "gold": int(rng.integers(2)),
+            }
 
     def requests(self, example, config):
         return [Loglikelihood(example["context"], c) for c in example["choices"]]
 
     def score(self, example, responses, config):
-        return {"acc": choice_accuracy(responses, example["gold"]), "logprob_gold": responses[example["gold"]].logprob}
+        return {
+            "acc": choice_accuracy(responses, example["gold"]),
+            "logprob_gold": responses[example["gold"]].logprob,
+        }
 
 
 class Files(Reverse):
