@@ -165,10 +165,10 @@ def test_packed_row_matches_documents_run_alone(style):
 @pytest.mark.parametrize("style", ["llama_gqa", "alibi_gelu"])
 def test_blocked_attention_matches_dense(style, monkeypatch):
     """T=512 takes the block-causal path; it equals the dense path on every slot."""
-    from evalkit.models import transformer as transformer_module
+    from evalkit.models import attention as attention_module
 
     length = 512
-    assert length >= transformer_module.BLOCKED_MIN_LENGTH and length % transformer_module.QUERY_BLOCK == 0
+    assert length >= attention_module.BLOCKED_MIN_LENGTH and length % attention_module.QUERY_BLOCK == 0
     graphdef, state = nnx.split(
         make(small(**{**STYLES[style], "d_model": 16, "d_ff": 32, "max_len": length}))
     )
@@ -189,7 +189,7 @@ def test_blocked_attention_matches_dense(style, monkeypatch):
         return fn(state, tokens, jnp.asarray(positions), jnp.asarray(segments))
 
     blocked = forward()
-    monkeypatch.setattr(transformer_module, "BLOCKED_MIN_LENGTH", length + 1)
+    monkeypatch.setattr(attention_module, "BLOCKED_MIN_LENGTH", length + 1)
     dense = forward()
     np.testing.assert_allclose(np.asarray(blocked), np.asarray(dense), atol=1e-5, rtol=0)
     assert bool(jnp.all(jnp.isfinite(blocked)))
@@ -250,7 +250,7 @@ def test_bfloat16_compute_is_finite():
 @pytest.mark.parametrize("with_bias", [False, True])
 def test_attention_gradient_matches_autodiff(with_bias):
     """The written-out attention VJP equals autodiff of a plain softmax attention (padding rows included)."""
-    from evalkit.models import transformer as transformer_module
+    from evalkit.models.attention import attend
 
     rng = np.random.default_rng(5)
     b, k, g, t, d = 2, 2, 3, 16, 8
@@ -272,7 +272,7 @@ def test_attention_gradient_matches_autodiff(with_bias):
         return jnp.sum(jnp.einsum("bkgts,bksd->bkgtd", probs, values) * weights)
 
     def ours(q, keys, values, bias):
-        return jnp.sum(transformer_module._attend(q, keys, values, mask, bias) * weights)
+        return jnp.sum(attend(q, keys, values, mask, bias) * weights)
 
     argnums = (0, 1, 2, 3) if with_bias else (0, 1, 2)
     expected = jax.grad(reference, argnums)(q, keys, values, bias)
