@@ -78,7 +78,8 @@ def main() -> None:
     repeats = args.repeats or 3
 
     cfg = llama_20m()
-    folder = tempfile.mkdtemp(prefix="evalkit-bench-")
+    tmp = tempfile.TemporaryDirectory(prefix="evalkit-bench-")  # removed when the script exits
+    folder = tmp.name
     hf = llama_twin(cfg, folder)
     prompts = make_prompts(n, lo, hi, cfg.vocab_size)
     mesh_cfg = mesh_config()

@@ -129,7 +129,8 @@ def main() -> None:
     tokens = sum(len(c) + len(x) - 1 for c, x in requests)
     print(f"{n} requests, {tokens} input tokens, device {jax.devices()[0].device_kind} x{jax.device_count()}")
 
-    folder = tempfile.mkdtemp(prefix="evalkit-bench-")
+    tmp = tempfile.TemporaryDirectory(prefix="evalkit-bench-")  # removed when the script exits
+    folder = tmp.name
     tmodel = llama_twin(model_cfg, folder)
     handle, results, ek_wall, ek_cpu = run_evalkit(requests, folder, args.max_tokens, args.num_buckets)
     stats = handle.stats()

@@ -25,7 +25,7 @@ BLOCKED_MIN_LENGTH = 128
 
 
 def _softmax_weights(
-    q: jax.Array, k: jax.Array, mask: jax.Array, bias: jax.Array | None, keys: str = "bksd"
+    q: jax.Array, k: jax.Array, mask: jax.Array, bias: jax.Array | None, keys: str
 ) -> tuple[jax.Array, jax.Array]:
     """Unnormalised float32 softmax weights [B,K,G,T,S] and their row sums [B,K,G,T,1]; `keys` is the
     layout of k: "bksd" ([B,K,S,Dh]) or "bkds" (the key cache's [B,K,Dh,S])."""
@@ -41,13 +41,20 @@ def _softmax_weights(
     return weights, jnp.where(total > 0, total, 1.0)
 
 
+def _softmax_attention(
+    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None, keys: str
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The attention output [B,K,G,T,Dh] with the softmax weights and row sums it was made from."""
+    weights, total = _softmax_weights(q, k, mask, bias, keys)
+    out = jnp.einsum("bkgts,bksd->bkgtd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
+    return (out / total).astype(v.dtype), weights, total
+
+
 def attend_cached(
     q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None
 ) -> jax.Array:
     """:func:`attend` over a KV cache: keys [B,K,Dh,S] (the cache layout), values [B,K,S,Dh]."""
-    weights, total = _softmax_weights(q, k, mask, bias, keys="bkds")
-    out = jnp.einsum("bkgts,bksd->bkgtd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
-    return (out / total).astype(v.dtype)
+    return _softmax_attention(q, k, v, mask, bias, keys="bkds")[0]
 
 
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None) -> jax.Array:
@@ -63,9 +70,7 @@ def _attend_core(has_bias: bool, q, k, v, mask, bias):
 
 
 def _attend_fwd(has_bias: bool, q, k, v, mask, bias):  # custom_vjp rule
-    weights, total = _softmax_weights(q, k, mask, bias)
-    out = jnp.einsum("bkgts,bksd->bkgtd", weights.astype(v.dtype), v, preferred_element_type=jnp.float32)
-    out = (out / total).astype(v.dtype)
+    out, weights, total = _softmax_attention(q, k, v, mask, bias, keys="bksd")
     return out, (q, k, v, weights, total, out)
 
 

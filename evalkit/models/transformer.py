@@ -4,8 +4,9 @@ Call: `model(tokens [B,T] int32, positions [B,T] int32, segment_ids [B,T] | None
 -> `(logits float32 [B,T,V], cache | None)`. Attention sees a key when it is at or before the
 query's slot, in the same segment, and its segment is not 0 (0 = padding). Packed rows use
 segments 1, 2, ... with positions restarting at 0; left-padded rows give pads segment 0.
-Without a KV cache, long rows (see `evalkit.models.attention`) attend block-causally, skipping the fully
-masked upper triangle. A query with no visible key (a padding slot) attends to nothing: its attention output is 0.
+Without a KV cache, long rows attend block-causally, skipping the fully masked upper triangle (see
+`evalkit.models.attention`). A query with no visible key (a padding slot) attends to nothing: its
+attention output is 0.
 
 Parameter paths (`nnx.state(model)`), shapes and logical axes; H = num_heads, K = num_kv_heads,
 Dh = head_dim, D = d_model, F = d_ff, V = vocab_size. Kernels are stored input-first, so a

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.errors import UserError
+from evalkit.results.schema import load_results
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,10 +44,12 @@ def _results(path: str) -> tuple[Path, dict[str, Any]]:
     if not file.is_file():
         raise UserError(f"{path} has no results.json; pass the output directory of a finished `evalkit run`")
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{file} is not valid JSON ({exc}); rerun `evalkit run` to rewrite it") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("tasks"), dict):
+        data = load_results(file)
+    except (OSError, json.JSONDecodeError, AttributeError, ValueError) as exc:
+        raise UserError(
+            f"{file} cannot be read as evalkit results ({exc}); rerun `evalkit run` to rewrite it"
+        ) from exc
+    if not isinstance(data.get("tasks"), dict):
         raise UserError(f"{file} is not an evalkit results file (no 'tasks'); pass a run's results.json")
     return file.parent, data
 
