@@ -4,9 +4,15 @@
     evalkit run configs/rasp_paper.py:pe=rope,hints=false      # RoPE, and plain addition instead of hints
 
 Switches (comma-separated key=value in the argument):
-    pe     learned | rope | nope | alibi   positional encoding of the probe models (default learned)
-    hints  true | false                    addition with index hints (true) or the plain format (false)
-    seeds  number of training seeds        (default 5; the literature reports seed sensitivity)
+    pe       learned | rope | nope | alibi positional encoding of the probe models (default learned)
+    hints    true | false                  addition with index hints (true) or the plain format (false)
+    seeds    number of training seeds      (default 5; the literature reports seed sensitivity)
+    hintwin  true | false                  number training hints from a random start (default true: with
+                                           the reference numbering, hints past the training length are
+                                           never trained and hinted tasks cannot extend; docs/rasp.md)
+    packing  concat | segments             documents back to back (default) or one masked segment each
+    randpos  0 | N >= 512                  N: train on sorted random positions from range(N) (Ruoss et
+                                           al. 2023; the model's max_len grows to N); 0: 0, 1, 2, ...
 
 Model size follows the one row of the paper's Table 1 that is public (6 layers, width 512, 8 heads);
 learning rate, batch and steps are evalkit's choices (the paper's are not public): see docs/rasp.md.
@@ -18,12 +24,19 @@ from ml_collections import ConfigDict
 
 
 def parse_arg(arg: str | None) -> dict[str, str]:
-    out = {"pe": "learned", "hints": "true", "seeds": "5"}
+    out = {
+        "pe": "learned",
+        "hints": "true",
+        "seeds": "5",
+        "packing": "concat",
+        "randpos": "0",
+        "hintwin": "true",
+    }
     for item in (arg or "").split(","):
         if item.strip():
             key, _, value = item.partition("=")
             if key.strip() not in out:
-                raise ValueError(f"unknown switch {key!r}; use pe=, hints= or seeds=")
+                raise ValueError(f"unknown switch {key!r}; use one of {', '.join(k + '=' for k in out)}")
             out[key.strip()] = value.strip()
     return out
 
@@ -31,6 +44,7 @@ def parse_arg(arg: str | None) -> dict[str, str]:
 def get_config(arg: str | None = None) -> ConfigDict:
     a = parse_arg(arg)
     hints = a["hints"].lower() in ("1", "true", "yes")
+    hint_window = a["hintwin"].lower() in ("1", "true", "yes")
     addition = ["add_hints_forward", "add_hints_reverse"] if hints else ["add_plain"]
     tasks = {
         "count": ((1, 60), (50, 60, 70, 80, 100, 120, 150)),
@@ -53,6 +67,8 @@ def get_config(arg: str | None = None) -> ConfigDict:
                 "train_lengths": train,
                 "test_lengths": test,
                 "examples_per_length": 200,
+                "hint_window": hint_window
+                and name in ("add_hints_forward", "add_hints_reverse", "parity_scratchpad"),
                 "params": ConfigDict({"max_value": 255} if name in ("count",) else {}),
                 "probe": ConfigDict(
                     {
@@ -63,7 +79,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
                                 "num_heads": 8,
                                 "num_kv_heads": 8,
                                 "d_ff": 2048,
-                                "max_len": 512,
+                                "max_len": max(512, int(a["randpos"])),
                                 "position": a["pe"],
                             }
                         ),
@@ -75,6 +91,8 @@ def get_config(arg: str | None = None) -> ConfigDict:
                                 "lr": 3e-4,
                                 "warmup_steps": 1000,
                                 "checkpoint_every": 2000,
+                                "packing": a["packing"],
+                                "position_range": int(a["randpos"]),
                             }
                         ),
                         "seeds": tuple(range(int(a["seeds"]))),

@@ -98,6 +98,8 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
                 f"task {task.name!r} failed to validate its config ({type(exc).__name__}: "
                 f"{exc}); report this to the plugin's authors"
             ) from exc
+        if task.trains_probes:
+            _check_probe_config(label, task, cfg.tasks[label])
     cfg.lock()
 
     model_view = {k: v for k, v in hashable_view(cfg)["model"].items() if k not in model_spec.runtime_keys}
@@ -119,6 +121,16 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     return ResolvedRun(
         cfg, config_hash(run_view), model_spec, models.plugin_of(model_name), entries, stable_hash(model_view)
     )
+
+
+def _check_probe_config(label: str, task: Task, tcfg: ConfigDict) -> None:
+    """Every probe's training config is checked before any probe trains (one bad task stops the run)."""
+    from evalkit.train.trainer import check_fits
+
+    try:
+        check_fits(task.probe_model_config(tcfg), tcfg.probe.train)
+    except UserError as exc:
+        raise UserError(f"tasks.{label}.probe: {exc}") from exc
 
 
 def _check_required_plugins(required, host: PluginHost) -> None:

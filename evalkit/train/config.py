@@ -23,6 +23,9 @@ def train_config(**overrides: Any) -> ml_collections.ConfigDict:
     # 'concat': documents back to back, positions 0..context_len-1 across the row, no segment masking
     # (nanoGPT style: every position embedding is trained). 'segments': one masked segment per document.
     cfg.packing = "concat"
+    # 0: positions 0, 1, 2, ...; N >= context_len: a sorted random subset of range(N) per row ('concat')
+    # or document ('segments'), so distances beyond the training lengths are seen (Ruoss et al. 2023).
+    cfg.position_range = 0
     cfg.lr = 1e-3
     cfg.warmup_steps = 100
     cfg.schedule = "cosine"
@@ -53,11 +56,15 @@ def validate_train_config(cfg: ml_collections.ConfigDict) -> None:
     for field in ("steps", "batch_size", "context_len", "log_every", "checkpoint_every", "keep_checkpoints"):
         if not _is_int(cfg[field]) or cfg[field] < 1:
             raise UserError(f"train config {field}={cfg[field]!r} must be a positive integer")
-    for field in ("warmup_steps", "eval_every", "seed"):
+    for field in ("warmup_steps", "eval_every", "seed", "position_range"):
         if not _is_int(cfg[field]) or cfg[field] < 0:
             raise UserError(f"train config {field}={cfg[field]!r} must be a non-negative integer")
     if cfg.packing not in PACKINGS:
         raise UserError(f"train config packing={cfg.packing!r} must be one of {', '.join(PACKINGS)}")
+    if cfg.position_range and cfg.position_range < cfg.context_len:
+        raise UserError(
+            f"train config position_range={cfg.position_range} must be 0 (off) or >= context_len={cfg.context_len}"
+        )
     if cfg.schedule not in SCHEDULES:
         raise UserError(f"train config schedule={cfg.schedule!r} must be one of {', '.join(SCHEDULES)}")
     if cfg.warmup_steps > cfg.steps:

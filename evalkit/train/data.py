@@ -4,6 +4,9 @@ Batch ``step`` is a pure function of ``(seed, step)``: its documents come from
 ``numpy.random.default_rng([seed, step])``, so a resumed run sees exactly the batches it would have seen.
 A document's loss mask marks its *target* tokens: ``mask[i]`` true means the model is trained to predict
 token ``i`` from the tokens before it in the same document (a document's first token is never a target).
+With ``position_range`` > 0, positions are a sorted random subset of ``range(position_range)`` instead
+of ``0, 1, 2, ...`` (randomized positional encodings, Ruoss et al. 2023), drawn from a separate stream
+so the documents of a batch do not change.
 """
 
 from __future__ import annotations
@@ -37,6 +40,11 @@ def _draw(
     return ids, mask
 
 
+def _random_positions(rng: np.random.Generator, n: int, position_range: int) -> np.ndarray:
+    """`n` distinct positions from range(position_range), increasing."""
+    return np.sort(rng.choice(position_range, n, replace=False)).astype(np.int32)
+
+
 def make_batch(
     document_fn: DocumentFn,
     step: int,
@@ -45,6 +53,7 @@ def make_batch(
     context_len: int,
     packing: str = "concat",
     pad_id: int = 0,
+    position_range: int = 0,
 ) -> dict[str, np.ndarray]:
     """Rows of packed documents: int32 tokens, positions, segment_ids, targets [B, T] and bool loss_mask.
 
@@ -52,10 +61,15 @@ def make_batch(
     masking); the last document of a row is cut at the row end. 'segments' gives each document its own
     segment (1, 2, ...) with positions restarting at 0; a document that does not fit starts the next row
     and the row end is padded (segment 0). Loss is only on masked targets inside the same document.
+    `position_range` > 0 replaces each row's ('concat') or document's ('segments') positions by a sorted
+    random subset of range(position_range), so relative distances up to position_range are trained.
     """
     if packing not in ("concat", "segments"):
         raise UserError(f"packing={packing!r} must be 'concat' or 'segments'")
+    if position_range and position_range < context_len:
+        raise UserError(f"position_range={position_range} must be 0 (off) or >= context_len={context_len}")
     rng = np.random.default_rng([seed, step])
+    position_rng = np.random.default_rng([seed, step, 1])  # separate: documents do not depend on it
     shape = (batch_size, context_len)
     tokens = np.full(shape, pad_id, np.int32)
     positions = np.zeros(shape, np.int32)
@@ -77,12 +91,19 @@ def make_batch(
             tokens[row, col : col + n] = ids[:n]
             doc_ids[row, col : col + n] = doc
             segments[row, col : col + n] = seg
-            positions[row, col : col + n] = np.arange(n)
+            positions[row, col : col + n] = (
+                _random_positions(position_rng, n, position_range) if position_range else np.arange(n)
+            )
             target_mask[row, col : col + n] = mask[:n]
             target_mask[row, col] = False  # a document's first token has no context to predict it from
             col += n
     if packing == "concat":
-        positions[:] = np.arange(context_len)
+        for row in range(batch_size):
+            positions[row] = (
+                _random_positions(position_rng, context_len, position_range)
+                if position_range
+                else np.arange(context_len)
+            )
         segments[:] = 1
     targets = np.full(shape, pad_id, np.int32)
     targets[:, :-1] = tokens[:, 1:]

@@ -114,8 +114,9 @@ def programs(
     rules: Rules,
 ) -> Programs:
     """The (cached) compiled init and step for this config; the seed is an argument of `init`."""
-    # Seed and packing only change the inputs, not the programs.
-    train = {k: v for k, v in identity_view(train_cfg).items() if k not in ("seed", "packing")}
+    # Seed, packing and position_range only change the inputs, not the programs.
+    inputs_only = ("seed", "packing", "position_range")
+    train = {k: v for k, v in identity_view(train_cfg).items() if k not in inputs_only}
     key = json.dumps([model_cfg.to_dict(), train], sort_keys=True, default=str)
     return _programs(key, mesh, _freeze_rules(rules))
 

@@ -133,12 +133,18 @@ def _load_history(workdir: Path, upto: int) -> list[dict[str, Any]]:
 # --- the loop ----------------------------------------------------------------------------------------
 
 
-def _check_fits(model_cfg: ml_collections.ConfigDict, train_cfg: ml_collections.ConfigDict) -> None:
+def check_fits(model_cfg: ml_collections.ConfigDict, train_cfg: ml_collections.ConfigDict) -> None:
+    """Raises UserError when `train_cfg` is unusable or asks for more positions than the model has."""
     validate_train_config(train_cfg)
     if train_cfg.context_len > model_cfg.max_len:
         raise UserError(
             f"train context_len={train_cfg.context_len} exceeds the model's max_len={model_cfg.max_len}; "
             "lower context_len or raise max_len"
+        )
+    if train_cfg.get("position_range", 0) > model_cfg.max_len:
+        raise UserError(
+            f"train position_range={train_cfg.position_range} exceeds the model's max_len={model_cfg.max_len}; "
+            "lower position_range or raise max_len"
         )
 
 
@@ -200,7 +206,7 @@ def train(
     and always at the end. The model it gets is only valid during the call (the next step donates its
     buffers). `identity` joins the run hash (e.g. the task and seed).
     """
-    _check_fits(model_cfg, train_cfg)
+    check_fits(model_cfg, train_cfg)
     workdir = Path(workdir)
     ident = run_identity(model_cfg, train_cfg, identity)
     digest = stable_hash(ident)
@@ -241,7 +247,15 @@ class _Run:
 
     def _batch(self, step: int) -> dict[str, jax.Array]:
         cfg = self.cfg
-        batch = make_batch(self.document_fn, step, cfg.seed, cfg.batch_size, cfg.context_len, cfg.packing)
+        batch = make_batch(
+            self.document_fn,
+            step,
+            cfg.seed,
+            cfg.batch_size,
+            cfg.context_len,
+            cfg.packing,
+            position_range=cfg.get("position_range", 0),
+        )
         return {k: place_global(batch[k], self.mesh, self.rules) for k in BATCH_KEYS}
 
     def run(self) -> TrainResult:

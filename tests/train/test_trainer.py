@@ -114,6 +114,25 @@ def test_batches_are_deterministic_and_masked(packing: str) -> None:
         assert not (mask[:, :-1] & (seg[:, 1:] != seg[:, :-1])).any()  # no loss across segments
 
 
+@pytest.mark.parametrize("packing", ["concat", "segments"])
+def test_random_positions_keep_documents_and_order(packing: str) -> None:
+    plain = make_batch(varied_document, 3, 7, 4, 20, packing)
+    spread = make_batch(varied_document, 3, 7, 4, 20, packing, position_range=64)
+    for key in ("tokens", "segment_ids", "targets", "loss_mask"):  # same documents, only positions move
+        assert np.array_equal(plain[key], spread[key])
+    pos, seg = spread["positions"], spread["segment_ids"]
+    assert pos.min() >= 0 and pos.max() < 64 and pos.max() >= 20  # beyond what contiguous rows reach
+    same_doc = seg[:, 1:] == seg[:, :-1]  # 'concat': one segment per row
+    assert (
+        np.diff(pos, axis=1)[same_doc & (seg[:, 1:] > 0)] > 0
+    ).all()  # strictly increasing within a document
+    assert np.array_equal(
+        spread["positions"], make_batch(varied_document, 3, 7, 4, 20, packing, 0, 64)["positions"]
+    )
+    with pytest.raises(UserError, match="position_range"):
+        make_batch(varied_document, 3, 7, 4, 20, packing, position_range=10)
+
+
 def test_document_longer_than_context_is_an_error() -> None:
     with pytest.raises(UserError, match="context_len"):
         make_batch(copy_document, 0, 0, 2, 8, "concat")
@@ -126,6 +145,8 @@ def test_config_validation() -> None:
         train_config(steps=10, warmup_steps=20)
     with pytest.raises(UserError, match="unknown"):
         train_config(learning_rate=1.0)
+    with pytest.raises(UserError, match="position_range"):
+        train_config(context_len=64, position_range=32)
     assert mfu(1000, 1e6, jax.devices()) is None  # no peak FLOPs for CPUs
 
 
@@ -159,10 +180,10 @@ def test_kill_and_resume_matches_uninterrupted(tmp_path, monkeypatch, mesh, mode
     cfg = train_config(**TRAIN)
     real_make_batch = trainer_module.make_batch
 
-    def dying_make_batch(document_fn, step, *args):
+    def dying_make_batch(document_fn, step, *args, **kwargs):
         if step == 75:  # after the step-60 checkpoint and the step-70 log line
             raise Killed
-        return real_make_batch(document_fn, step, *args)
+        return real_make_batch(document_fn, step, *args, **kwargs)
 
     monkeypatch.setattr(trainer_module, "make_batch", dying_make_batch)
     with pytest.raises(Killed):
@@ -215,6 +236,13 @@ def test_workdir_of_another_config_is_refused(tmp_path, mesh, model_cfg, trained
     (tmp_path / "run.json").write_text(json.dumps({"config_hash": "something-else"}))
     with pytest.raises(UserError, match="different config"):
         train(model_cfg, train_config(**TRAIN), copy_document, tmp_path, mesh, DEFAULT_RULES, progress=False)
+
+
+def test_position_range_beyond_the_model_is_refused_before_training(tmp_path, mesh, model_cfg) -> None:
+    cfg = train_config(**{**TRAIN, "position_range": 2 * MODEL["max_len"]})
+    with pytest.raises(UserError, match="position_range"):
+        train(model_cfg, cfg, copy_document, tmp_path, mesh, DEFAULT_RULES, progress=False)
+    assert not any(tmp_path.iterdir())  # nothing was written
 
 
 DATA_PARALLEL = textwrap.dedent(

@@ -96,6 +96,9 @@ class RaspTask(Task):
                 "examples_per_length": 50,
                 "em_threshold": 0.95,
                 "max_new_slack": 4,  # generation budget beyond the answer length, to see failures to stop
+                # hinted formats: number training hints from a random start (so every hint a test example
+                # uses is trained); test examples keep the reference numbering (hint 0 first)
+                "hint_window": False,
                 "params": ConfigDict(
                     {k: int(v) for k, v in spec.params.items() if k in _PARAMS[self.format_name]}
                 ),
@@ -145,6 +148,11 @@ class RaspTask(Task):
             raise UserError(
                 f"{where}.probe.train.context_len must be <= probe.model.max_len ({model.max_len})"
             )
+        if config.hint_window and spec.hints_used is None:
+            raise UserError(
+                f"{where}.hint_window only applies to formats with index hints "
+                "(add_hints_forward, add_hints_reverse, parity_scratchpad); set it to False"
+            )
         if not config.probe.seeds:
             raise UserError(f"{where}.probe.seeds must list at least one training seed")
 
@@ -177,7 +185,12 @@ class RaspTask(Task):
     def training_document(self, config: ConfigDict, rng: np.random.Generator):
         spec = self.spec(config)
         lo, hi = config.train_lengths
-        prompt, answer = spec.make_example(rng, int(rng.integers(lo, hi + 1)))
+        length = int(rng.integers(lo, hi + 1))
+        if config.hint_window:  # the extra draw only happens here, so other data streams are unchanged
+            first = int(rng.integers(0, spec.max_first_hint(length) + 1))
+            prompt, answer = spec.make_example(rng, length, first_hint=first)
+        else:
+            prompt, answer = spec.make_example(rng, length)
         ids = spec.vocab.encode(prompt) + spec.vocab.encode(answer)
         return ids, [False] * len(prompt) + [True] * len(answer)
 

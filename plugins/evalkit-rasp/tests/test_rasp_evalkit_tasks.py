@@ -47,6 +47,31 @@ def test_training_documents_stay_in_the_training_range():
         assert cfg.train_lengths[0] <= n_answer - 1 <= cfg.train_lengths[1]
 
 
+@pytest.mark.parametrize("fmt", ["add_hints_reverse", "parity_scratchpad"])
+def test_hint_window_trains_every_hint_the_tests_use(fmt):
+    task = RaspTask(fmt)
+    cfg = task.default_config()
+    cfg.params.max_hint = max(cfg.test_lengths) + 1
+    spec = task.spec(cfg)
+    hint_ids = {spec.vocab.encode([h])[0] for h in range(-100, -100 - spec.vocab.num_hints, -1)}
+
+    def hints_seen(window: bool) -> set[int]:
+        cfg.hint_window = window
+        rng = np.random.default_rng(0)
+        return {t for _ in range(300) for t in task.training_document(cfg, rng)[0] if t in hint_ids}
+
+    test_hints = {t for ex in task.generate(cfg) for t in ex["prompt"] if t in hint_ids}
+    assert not test_hints <= hints_seen(False)  # reference numbering: long tests need unseen hints
+    assert test_hints <= hints_seen(True)
+    for ex in task.generate(cfg):  # test examples keep the reference numbering
+        assert spec.vocab.decode(ex["prompt"])[1] == -100
+
+
+def test_hint_window_on_a_format_without_hints_is_refused(tmp_path):
+    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.hint_window=true"])
+    assert res.returncode == 2 and "hint_window only applies to formats with index hints" in res.stderr
+
+
 def test_scoring_is_exact_match_of_the_whole_answer_with_its_end():
     task = RaspTask("count")
     cfg = task.default_config()
@@ -102,6 +127,11 @@ def test_bad_input_is_refused_before_training(tmp_path):
         res.returncode == 2
         and "probe.model.max_len=10 is shorter than the longest test example" in res.stderr
     )
+    res = run_cli(
+        ["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.train.position_range=4096"]
+    )
+    assert res.returncode == 2 and "tasks.rasp_count.probe: train position_range=4096 exceeds" in res.stderr
+    assert "Traceback" not in res.stderr
     assert not (tmp_path / "run" / "probes").exists()
 
 
@@ -124,7 +154,7 @@ def test_quickstart_runs_end_to_end_in_reduced_form(tmp_path):
     )
     assert res.returncode == 0, res.stderr[-3000:]
     results = json.loads((out / "results.json").read_text())
-    lengths = {"rasp_count": {"8", "16", "20", "24", "32"}, "rasp_copy_repeat": {"4", "8", "10", "12", "16"}}
+    lengths = {"rasp_count": {"8", "16", "20", "24", "32"}, "rasp_copy_repeat": {"8", "16", "20", "24", "32"}}
     for label, want in lengths.items():
         task = results["tasks"][label]
         assert task["status"] == "ok" and task["num_items"] == 40

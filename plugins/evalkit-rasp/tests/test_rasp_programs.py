@@ -84,6 +84,11 @@ def test_program_matches_oracle_on_random_lengths(name: str) -> None:
         prompt, answer = spec.make_example(rng, int(length))
         assert answer == spec.oracle(prompt)
         assert teacher_forced(spec.program, prompt, answer) == answer, (name, prompt)
+        if spec.hints_used is not None:  # the same example under a hint window (training-time numbering)
+            first = int(rng.integers(0, spec.max_first_hint(int(length)) + 1))
+            prompt, answer = spec.make_example(rng, int(length), first_hint=first)
+            assert answer == spec.oracle(prompt) and P.hint(first) in prompt
+            assert teacher_forced(spec.program, prompt, answer) == answer, (name, first, prompt)
 
 
 @pytest.mark.parametrize("reverse", [False, True])

@@ -156,6 +156,9 @@ def next_tok_addition(seq: SeqLike, reverse: bool = True) -> Seq:
     digits and hint ``h_i = -100 - i`` from the most significant digit. Forward answer:
     ``h0 s0 h1 s1 .. END_RESPONSE``; reverse: ``h_last s_last .. h0 s0 END_RESPONSE``.
     Numpy operators of the reference are written as ``tok_map``/``seq_map``; behaviour is equal.
+    One change: the reference's constant ``-100`` for the most significant hint is read from the
+    prompt (the token after ``START``), so the program also holds when hints start elsewhere (hint
+    windows); on reference prompts the outputs are identical.
     """
     x = as_seq(seq)
     prompt = mask(x, tok_map(has_seen(x, full(x, EQUALS_SIGN)), lambda s: 1 - s))
@@ -171,7 +174,7 @@ def next_tok_addition(seq: SeqLike, reverse: bool = True) -> Seq:
         direct = tok_map(curr_pairsum, lambda p: p > 9)
         indirect = seq_map(curr_pairsum, curr_output_digit, lambda p, d: (p == 9) & (d == 0))
         gets_carry = seq_map(direct, indirect, lambda a, b: (a != 0) | (b != 0))
-        final_hint = full(x, HINT_BASE)
+        final_hint = induct(x, full(x, START_PROMPT), offset=1)  # the hint after START
         first_hint = induct_prev(x, full(x, EQUALS_SIGN), offset=-2)  # 2 places before '='
         next_hint = tok_map(shift_right(x, 1), lambda h: h + 1)
         eos = seq_map(next_hint, final_hint, gt)
@@ -188,7 +191,7 @@ def next_tok_addition(seq: SeqLike, reverse: bool = True) -> Seq:
         chain_end = kqv(chain_end_idxs, next_tok_idx, full(x, 1), equals, default=0)
         gets_carry = seq_map(inside_chain, chain_end, lambda a, b: (a != 0) | (b != 0))
         final_hint = induct_prev(x, full(x, EQUALS_SIGN), offset=-2)
-        first_hint = full(x, HINT_BASE)
+        first_hint = induct(x, full(x, START_PROMPT), offset=1)  # the hint after START
         next_hint = tok_map(shift_right(x, 1), lambda h: h - 1)
         eos = seq_map(next_hint, final_hint, lt)
 
@@ -269,8 +272,8 @@ PROGRAMS: dict[str, RaspProgram] = {
         _register("mode", mode, EOS, 11),
         _register("copy_unique", copy_unique, EOS, 9),
         _register("sort_unique", sort_unique, EOS, 1),
-        _register("add_hints_forward", add_hints_forward, END_RESPONSE, 100),
-        _register("add_hints_reverse", add_hints_reverse, END_RESPONSE, 79),
+        _register("add_hints_forward", add_hints_forward, END_RESPONSE, 107),
+        _register("add_hints_reverse", add_hints_reverse, END_RESPONSE, 86),
         _register("parity_scratchpad", parity_scratchpad, EOS, 35),
     )
 }

@@ -19,9 +19,11 @@ parity       PAD=0, BOS(-1)=1, SEP(-3)=2, EOS(-5)=3, bits 0,1 -> 4,5,
              hints i=0..max_hint (token -100-i) -> 6+i     (parity_plain: no hints)
 ===========  ============================================================================
 
-Hints stop at ``max_hint <= 898`` so that no hint token reaches ``-999``. Hint ``i`` always
-labels the i-th position from the start (index 0 = most significant padded digit / first bit);
-no random hint offsets (the reference programs assume hint 0 = ``-100``).
+Hints stop at ``max_hint <= 898`` so that no hint token reaches ``-999``. In the reference
+numbering (every test example) hint ``i`` labels the i-th position from the start (index 0 = most
+significant padded digit / first bit). ``make_example(rng, length, first_hint=k)`` numbers them
+``k, k+1, ...`` instead (a hint window, for training: see ``TaskSpec.hints_used``); the programs
+read the first hint from the prompt, so they hold for every window.
 """
 
 from __future__ import annotations
@@ -177,6 +179,15 @@ class TaskSpec:
     max_length: int
     length_doc: str
     params: dict[str, int]
+    #: hinted formats: how many hints an example of a given length uses (``make_example`` then takes
+    #: ``first_hint``, and hints ``first_hint .. first_hint + hints_used(length) - 1`` must be <= max_hint)
+    hints_used: Callable[[int], int] | None = None
+
+    def max_first_hint(self, length: int) -> int:
+        """The largest ``first_hint`` an example of ``length`` can use (the vocabulary's last hint)."""
+        if self.hints_used is None:
+            raise ValueError(f"{self.name} has no index hints")
+        return self.vocab.num_hints - self.hints_used(length)
 
     @property
     def eos(self) -> int:
@@ -381,18 +392,29 @@ def _operands(rng: np.random.Generator, length: int) -> tuple[int, int]:
     return (a, b) if rng.random() < 0.5 else (b, a)
 
 
-def hinted_number(value: int, pad_len: int) -> list[int]:
-    """Digits of ``value`` zero-padded to ``pad_len``, each after its hint (hint 0 = MSB)."""
+def hinted_number(value: int, pad_len: int, first_hint: int = 0) -> list[int]:
+    """Digits of ``value`` zero-padded to ``pad_len``, each after its hint (``first_hint`` = MSB)."""
     out: list[int] = []
     for i, ch in enumerate(str(value).rjust(pad_len, "0")):
-        out += [P.hint(i), int(ch)]
+        out += [P.hint(first_hint + i), int(ch)]
     return out
 
 
-def addition_hints_prompt(a: int, b: int) -> list[int]:
+def addition_hints_prompt(a: int, b: int, first_hint: int = 0) -> list[int]:
     """Reference prompt: operands padded to ``max_digits + 1`` digits, hinted."""
     pad = max(len(str(a)), len(str(b))) + 1
-    return [P.START_PROMPT, *hinted_number(a, pad), P.PLUS, *hinted_number(b, pad), P.EQUALS_SIGN]
+    return [
+        P.START_PROMPT,
+        *hinted_number(a, pad, first_hint),
+        P.PLUS,
+        *hinted_number(b, pad, first_hint),
+        P.EQUALS_SIGN,
+    ]
+
+
+def _first_hint(prompt_part: Sequence[int]) -> int:
+    """Index of the first hint token in a hinted operand or bit string."""
+    return P.HINT_BASE - int(prompt_part[0])
 
 
 def _digits_value(tokens: Sequence[int]) -> int:
@@ -405,9 +427,9 @@ def _addition_hints_task(reverse: bool, max_hint: int) -> TaskSpec:
     name = "add_hints_reverse" if reverse else "add_hints_forward"
     vocab = addition_vocab(max_hint)
 
-    def make_example(rng: np.random.Generator, length: int) -> Example:
-        _check_length(name, length, 1, max_hint)
-        prompt = addition_hints_prompt(*_operands(rng, length))
+    def make_example(rng: np.random.Generator, length: int, first_hint: int = 0) -> Example:
+        _check_length(name, length + first_hint, 1, max_hint)
+        prompt = addition_hints_prompt(*_operands(rng, length), first_hint)
         return prompt, oracle(prompt)
 
     def oracle(prompt: Sequence[int]) -> list[int]:
@@ -415,7 +437,7 @@ def _addition_hints_task(reverse: bool, max_hint: int) -> TaskSpec:
         second = _between(prompt, P.PLUS, P.EQUALS_SIGN)
         pad = len(first) // 2
         total = _digits_value(first) + _digits_value(second)
-        pairs = [hinted_number(total, pad)[2 * i : 2 * i + 2] for i in range(pad)]
+        pairs = [hinted_number(total, pad, _first_hint(first))[2 * i : 2 * i + 2] for i in range(pad)]
         if reverse:
             pairs = pairs[::-1]
         return [t for pair in pairs for t in pair] + [P.END_RESPONSE]
@@ -430,6 +452,7 @@ def _addition_hints_task(reverse: bool, max_hint: int) -> TaskSpec:
         max_hint,
         "digits of the longer operand (hints 0..length used)",
         {"max_hint": max_hint},
+        hints_used=lambda length: length + 1,
     )
 
 
@@ -486,18 +509,20 @@ def parity_scratchpad_task(max_hint: int = 128) -> TaskSpec:
     """
     vocab = parity_vocab(max_hint)
 
-    def make_example(rng: np.random.Generator, length: int) -> Example:
-        _check_length("parity_scratchpad", length, 1, max_hint + 1)
+    def make_example(rng: np.random.Generator, length: int, first_hint: int = 0) -> Example:
+        _check_length("parity_scratchpad", length + first_hint, 1, max_hint + 1)
         bits = rng.integers(0, 2, size=length)
-        prompt = [P.BOS, *(t for i, b in enumerate(bits) for t in (P.hint(i), int(b))), P.SEP]
+        hinted = (t for i, b in enumerate(bits) for t in (P.hint(first_hint + i), int(b)))
+        prompt = [P.BOS, *hinted, P.SEP]
         return prompt, oracle(prompt)
 
     def oracle(prompt: Sequence[int]) -> list[int]:
-        bits = [int(t) for t in _between(prompt, P.BOS, P.SEP) if t >= 0]
+        body = _between(prompt, P.BOS, P.SEP)
+        bits = [int(t) for t in body if t >= 0]
         out, acc = [], 0
         for i, b in enumerate(bits):
             acc ^= b
-            out += [P.hint(i), acc]
+            out += [P.hint(_first_hint(body) + i), acc]
         return out + [P.EOS]
 
     return TaskSpec(
@@ -510,6 +535,7 @@ def parity_scratchpad_task(max_hint: int = 128) -> TaskSpec:
         max_hint + 1,
         "number of bits n",
         {"max_hint": max_hint},
+        hints_used=lambda length: length,
     )
 
 
