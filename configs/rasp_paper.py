@@ -41,6 +41,18 @@ def parse_arg(arg: str | None) -> dict[str, str]:
     return out
 
 
+def _params(task: str, test_lengths: tuple[int, ...]) -> dict[str, int]:
+    """Vocabulary params: count up to 255; hinted formats get exactly the hints the longest test uses,
+    so a hint window (hintwin) spends its training on hints the tests need."""
+    if task == "count":
+        return {"max_value": 255}
+    if task in ("add_hints_forward", "add_hints_reverse"):
+        return {"max_hint": max(test_lengths)}  # n digits use hints 0..n
+    if task == "parity_scratchpad":
+        return {"max_hint": max(test_lengths) - 1}  # n bits use hints 0..n-1
+    return {}
+
+
 def get_config(arg: str | None = None) -> ConfigDict:
     a = parse_arg(arg)
     hints = a["hints"].lower() in ("1", "true", "yes")
@@ -57,7 +69,9 @@ def get_config(arg: str | None = None) -> ConfigDict:
         **{name: ((1, 20), (10, 20, 25, 30, 40)) for name in addition},
     }
     c = ConfigDict()
-    c.name = f"rasp_paper_{a['pe']}_{'hints' if hints else 'plain'}"
+    defaults = parse_arg(None)
+    changed = "".join(f"_{k}{a[k]}" for k in ("packing", "randpos", "hintwin") if a[k] != defaults[k])
+    c.name = f"rasp_paper_{a['pe']}_{'hints' if hints else 'plain'}{changed}"
     c.output_dir = f"runs/{c.name}"
     c.model = ConfigDict({"name": "probe"})
     c.tasks = ConfigDict()
@@ -69,7 +83,7 @@ def get_config(arg: str | None = None) -> ConfigDict:
                 "examples_per_length": 200,
                 "hint_window": hint_window
                 and name in ("add_hints_forward", "add_hints_reverse", "parity_scratchpad"),
-                "params": ConfigDict({"max_value": 255} if name in ("count",) else {}),
+                "params": ConfigDict(_params(name, test)),
                 "probe": ConfigDict(
                     {
                         "model": ConfigDict(

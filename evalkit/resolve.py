@@ -125,12 +125,17 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
 
 def _check_probe_config(label: str, task: Task, tcfg: ConfigDict) -> None:
     """Every probe's training config is checked before any probe trains (one bad task stops the run)."""
-    from evalkit.train.trainer import check_fits
+    from evalkit.train.config import check_fits  # no jax import: resolving stays quick
 
     try:
         check_fits(task.probe_model_config(tcfg), tcfg.probe.train)
     except UserError as exc:
         raise UserError(f"tasks.{label}.probe: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 - a probe section the task built wrongly
+        raise PluginError(
+            f"task {task.name!r} has an unusable probe config ({type(exc).__name__}: {exc}); "
+            "report this to the plugin's authors"
+        ) from exc
 
 
 def _check_required_plugins(required, host: PluginHost) -> None:

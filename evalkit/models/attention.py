@@ -13,15 +13,19 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from evalkit.runtime.mesh import batch_shards
+
 MASK_VALUE = -1e30  # Finite, so masked scores never make inf - inf = NaN.
-# Without a cache, rows of at least BLOCKED_MIN_LENGTH slots that are a multiple of QUERY_BLOCK attend
-# in query blocks (see causal_attention): super-blocks of SUPER_BLOCK queries read only the keys up to
-# their end, and a scan over QUERY_BLOCK-query blocks keeps each score tile cache-sized. On CPU this
-# made attention over 1,024-slot rows 2.4x faster than one block per 128 queries, and the scan keeps
-# the compiled program small. Shorter rows, and lengths that are not a multiple, stay dense.
-QUERY_BLOCK = 64
-SUPER_BLOCK = 256
+# Without a cache, rows of at least BLOCKED_MIN_LENGTH slots that are a multiple of MIN_QUERY_BLOCK
+# attend in query blocks that read only the keys up to their own end (the masked upper triangle is
+# never computed), at most MAX_QUERY_BLOCKS of them per row (blocks grow with the length), and in
+# chunks of rows scanned one after another so that each score tile (rows x heads x block x keys,
+# float32) stays within TILE_BYTES, i.e. in cache: XLA on CPU materialises every intermediate, so
+# tile size decides the speed. Shorter rows, and lengths that are not a multiple, stay dense.
+MIN_QUERY_BLOCK = 32
+MAX_QUERY_BLOCKS = 16
 BLOCKED_MIN_LENGTH = 128
+TILE_BYTES = 2 << 20
 
 
 def _softmax_weights(
@@ -96,34 +100,54 @@ def causal_attention(
 ) -> jax.Array:
     """:func:`attend` for uncached rows (key slot = query slot), in query blocks when the row allows.
 
-    Queries go in super-blocks of SUPER_BLOCK slots that read only the keys up to the block's end
-    (skipping the masked upper triangle); within one, a `scan` over QUERY_BLOCK-query blocks keeps the
-    score tile small enough to stay in cache. Same result as the dense path.
+    Each query block attends to the keys up to its own end (skipping the masked upper triangle); rows
+    go in chunks, one `scan` step each, sized so a block's score tile fits TILE_BYTES. With a
+    batch-sharded mesh every shard scans its own rows. Same result as the dense path.
     """
-    t = q.shape[3]
-    if t < BLOCKED_MIN_LENGTH or t % QUERY_BLOCK:
+    batch, kv_heads, group, t, _ = q.shape
+    if t < BLOCKED_MIN_LENGTH or t % MIN_QUERY_BLOCK:
         return attend(q, k, v, mask, bias)
-    outs = []
-    for start in range(0, t, SUPER_BLOCK):
-        end = min(t, start + SUPER_BLOCK)
-        n = (end - start) // QUERY_BLOCK
+    block = _query_block(t)
 
-        def blocks(x: jax.Array, axis: int, end: int = end, start: int = start, n: int = n) -> jax.Array:
-            # [..., start:end, ...] split into n query blocks, block index moved to the front for scan.
-            x = jax.lax.slice_in_dim(x, start, end, axis=axis)
-            x = x.reshape(*x.shape[:axis], n, QUERY_BLOCK, *x.shape[axis + 1 :])
-            return jnp.moveaxis(x, axis, 0)
+    def triangle(q, k, v, mask, bias):
+        outs = []
+        for start in range(0, t, block):
+            end = start + block
+            bias_block = None if bias is None else bias[..., start:end, :end]
+            outs.append(
+                attend(
+                    q[:, :, :, start:end], k[:, :, :end], v[:, :, :end], mask[:, start:end, :end], bias_block
+                )
+            )
+        return jnp.concatenate(outs, axis=3)
 
-        keys, values = k[:, :, :end], v[:, :, :end]
-        xs = (blocks(q, 3), blocks(mask[:, :, :end], 1), None if bias is None else blocks(bias[..., :end], 3))
+    shards = batch_shards(batch)
+    local = batch // shards
+    rows = _row_chunk(local, kv_heads * group * block * t * 4)
+    steps = local // rows
+    if steps == 1:
+        return triangle(q, k, v, mask, bias)
 
-        def body(
-            carry: None, x: tuple, keys: jax.Array = keys, values: jax.Array = values
-        ) -> tuple[None, jax.Array]:
-            q_block, mask_block, bias_block = x
-            return carry, attend(q_block, keys, values, mask_block, bias_block)
+    def split(x: jax.Array | None) -> jax.Array | None:
+        # [B, ...] -> [steps, B / steps, ...]: step i takes rows i*rows ... of every shard's block.
+        if x is None:
+            return None
+        x = x.reshape(shards, steps, rows, *x.shape[1:])
+        return jnp.swapaxes(x, 0, 1).reshape(steps, shards * rows, *x.shape[3:])
 
-        _, out = jax.lax.scan(body, None, xs)  # [n, B, K, G, QUERY_BLOCK, Dh]
-        out = jnp.moveaxis(out, 0, 3)
-        outs.append(out.reshape(*out.shape[:3], end - start, out.shape[-1]))
-    return outs[0] if len(outs) == 1 else jnp.concatenate(outs, axis=3)
+    _, out = jax.lax.scan(lambda c, xs: (c, triangle(*xs)), None, tuple(map(split, (q, k, v, mask, bias))))
+    out = jnp.swapaxes(out.reshape(steps, shards, rows, *out.shape[2:]), 0, 1)
+    return out.reshape(q.shape)
+
+
+def _query_block(t: int) -> int:
+    """The smallest multiple of MIN_QUERY_BLOCK that divides `t` into at most MAX_QUERY_BLOCKS blocks."""
+    for block in range(MIN_QUERY_BLOCK, t + 1, MIN_QUERY_BLOCK):
+        if t % block == 0 and t // block <= MAX_QUERY_BLOCKS:
+            return block
+    return t
+
+
+def _row_chunk(rows: int, bytes_per_row: int) -> int:
+    """The largest divisor of `rows` whose score tile fits TILE_BYTES (at least 1)."""
+    return max(d for d in range(1, rows + 1) if rows % d == 0 and (d == 1 or d * bytes_per_row <= TILE_BYTES))

@@ -137,6 +137,17 @@ def shard_activation(x: jax.Array, names: Sequence[str | None]) -> jax.Array:
     return x
 
 
+def batch_shards(batch: int) -> int:
+    """How many ways the active mesh and rules split a `batch`-row activation (1 without a mesh)."""
+    mesh = jax.sharding.get_abstract_mesh()
+    rules = flax_spmd.get_logical_axis_rules()
+    if mesh.empty or not rules:
+        return 1
+    spec = logical_to_mesh(("batch",), rules, mesh, (batch,))[0]
+    axes = () if spec is None else (spec,) if isinstance(spec, str) else tuple(spec)
+    return math.prod(mesh.shape[a] for a in axes)
+
+
 def _logical_names(var: nnx.Variable) -> tuple[str | None, ...] | None:
     metadata = var.get_metadata()
     for key in _SHARDING_KEYS:

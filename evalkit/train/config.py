@@ -56,14 +56,17 @@ def validate_train_config(cfg: ml_collections.ConfigDict) -> None:
     for field in ("steps", "batch_size", "context_len", "log_every", "checkpoint_every", "keep_checkpoints"):
         if not _is_int(cfg[field]) or cfg[field] < 1:
             raise UserError(f"train config {field}={cfg[field]!r} must be a positive integer")
-    for field in ("warmup_steps", "eval_every", "seed", "position_range"):
+    for field in ("warmup_steps", "eval_every", "seed"):
         if not _is_int(cfg[field]) or cfg[field] < 0:
             raise UserError(f"train config {field}={cfg[field]!r} must be a non-negative integer")
     if cfg.packing not in PACKINGS:
         raise UserError(f"train config packing={cfg.packing!r} must be one of {', '.join(PACKINGS)}")
-    if cfg.position_range and cfg.position_range < cfg.context_len:
+    position_range = cfg.get("position_range", 0)
+    if not _is_int(position_range) or position_range < 0:
+        raise UserError(f"train config position_range={position_range!r} must be a non-negative integer")
+    if position_range and position_range < cfg.context_len:
         raise UserError(
-            f"train config position_range={cfg.position_range} must be 0 (off) or >= context_len={cfg.context_len}"
+            f"train config position_range={position_range} must be 0 (off) or >= context_len={cfg.context_len}"
         )
     if cfg.schedule not in SCHEDULES:
         raise UserError(f"train config schedule={cfg.schedule!r} must be one of {', '.join(SCHEDULES)}")
@@ -82,9 +85,27 @@ def validate_train_config(cfg: ml_collections.ConfigDict) -> None:
             raise UserError(f"train config {field}={cfg[field]!r} must be in [0, 1)")
 
 
+def check_fits(model_cfg: ml_collections.ConfigDict, train_cfg: ml_collections.ConfigDict) -> None:
+    """Raises UserError when `train_cfg` is unusable or asks for more positions than the model has."""
+    validate_train_config(train_cfg)
+    if train_cfg.context_len > model_cfg.max_len:
+        raise UserError(
+            f"train context_len={train_cfg.context_len} exceeds the model's max_len={model_cfg.max_len}; "
+            "lower context_len or raise max_len"
+        )
+    if train_cfg.get("position_range", 0) > model_cfg.max_len:
+        raise UserError(
+            f"train position_range={train_cfg.position_range} exceeds the model's max_len={model_cfg.max_len}; "
+            "lower position_range or raise max_len"
+        )
+
+
 def identity_view(cfg: ml_collections.ConfigDict) -> dict[str, Any]:
-    """The fields that determine the trained parameters (runtime-only fields removed)."""
+    """The fields that determine the trained parameters (runtime-only fields removed; position_range
+    only when set, so runs from before the option keep their hashes)."""
     data = cfg.to_dict()
     for field in RUNTIME_FIELDS:
         data.pop(field, None)
+    if not data.get("position_range"):
+        data.pop("position_range", None)
     return data

@@ -69,7 +69,8 @@ def make_batch(
     if position_range and position_range < context_len:
         raise UserError(f"position_range={position_range} must be 0 (off) or >= context_len={context_len}")
     rng = np.random.default_rng([seed, step])
-    position_rng = np.random.default_rng([seed, step, 1])  # separate: documents do not depend on it
+    # A separate stream (spawned, so it never equals another (seed, step)'s document stream).
+    position_rng = np.random.default_rng(np.random.SeedSequence([seed, step], spawn_key=(1,)))
     shape = (batch_size, context_len)
     tokens = np.full(shape, pad_id, np.int32)
     positions = np.zeros(shape, np.int32)
@@ -91,9 +92,10 @@ def make_batch(
             tokens[row, col : col + n] = ids[:n]
             doc_ids[row, col : col + n] = doc
             segments[row, col : col + n] = seg
-            positions[row, col : col + n] = (
-                _random_positions(position_rng, n, position_range) if position_range else np.arange(n)
-            )
+            if packing == "segments":
+                positions[row, col : col + n] = (
+                    _random_positions(position_rng, n, position_range) if position_range else np.arange(n)
+                )
             target_mask[row, col : col + n] = mask[:n]
             target_mask[row, col] = False  # a document's first token has no context to predict it from
             col += n

@@ -37,7 +37,7 @@ from evalkit.runtime.mesh import (
     use_mesh,
 )
 from evalkit.train import checkpoints
-from evalkit.train.config import identity_view, validate_train_config
+from evalkit.train.config import check_fits, identity_view
 from evalkit.train.data import BATCH_KEYS, DocumentFn, make_batch
 from evalkit.train.flops import mfu
 from evalkit.train.step import programs
@@ -131,21 +131,6 @@ def _load_history(workdir: Path, upto: int) -> list[dict[str, Any]]:
 
 
 # --- the loop ----------------------------------------------------------------------------------------
-
-
-def check_fits(model_cfg: ml_collections.ConfigDict, train_cfg: ml_collections.ConfigDict) -> None:
-    """Raises UserError when `train_cfg` is unusable or asks for more positions than the model has."""
-    validate_train_config(train_cfg)
-    if train_cfg.context_len > model_cfg.max_len:
-        raise UserError(
-            f"train context_len={train_cfg.context_len} exceeds the model's max_len={model_cfg.max_len}; "
-            "lower context_len or raise max_len"
-        )
-    if train_cfg.get("position_range", 0) > model_cfg.max_len:
-        raise UserError(
-            f"train position_range={train_cfg.position_range} exceeds the model's max_len={model_cfg.max_len}; "
-            "lower position_range or raise max_len"
-        )
 
 
 def _restore_final(

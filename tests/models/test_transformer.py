@@ -162,13 +162,15 @@ def test_packed_row_matches_documents_run_alone(style):
     assert bool(jnp.all(jnp.isfinite(logits)))
 
 
-@pytest.mark.parametrize("style", ["llama_gqa", "alibi_gelu"])
-def test_blocked_attention_matches_dense(style, monkeypatch):
-    """T=512 takes the block-causal path; it equals the dense path on every slot."""
+@pytest.mark.parametrize("style,tile_bytes", [("llama_gqa", None), ("alibi_gelu", None), ("llama_gqa", 1)])
+def test_blocked_attention_matches_dense(style, tile_bytes, monkeypatch):
+    """T=512 takes the block-causal path (tile_bytes=1: one row per scan step); it equals the dense path."""
     from evalkit.models import attention as attention_module
 
+    if tile_bytes is not None:
+        monkeypatch.setattr(attention_module, "TILE_BYTES", tile_bytes)
     length = 512
-    assert length >= attention_module.BLOCKED_MIN_LENGTH and length % attention_module.QUERY_BLOCK == 0
+    assert length >= attention_module.BLOCKED_MIN_LENGTH and length % attention_module.MIN_QUERY_BLOCK == 0
     graphdef, state = nnx.split(
         make(small(**{**STYLES[style], "d_model": 16, "d_ff": 32, "max_len": length}))
     )

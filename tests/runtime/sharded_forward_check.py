@@ -1,6 +1,7 @@
 """Run as a script with 8 fake CPU devices: shards a tiny model on an Auto 4x1x2 and an Explicit
-2x2x2 (data x fsdp x tensor) mesh and prints JSON comparing its logits (full forward, and KV-cache
-decoding on the Auto mesh) with the same parameters run on one device."""
+2x2x2 (data x fsdp x tensor) mesh and prints JSON comparing its logits (full forward, KV-cache
+decoding on the Auto mesh, and 128-token rows through the row-chunked blocked attention) with the
+same parameters run on one device."""
 
 import os
 
@@ -13,7 +14,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
-from evalkit.models import tiny  # noqa: E402
+from evalkit.models import attention, tiny  # noqa: E402
 from evalkit.runtime import create_model, make_mesh, mesh_config, shard_batch, use_mesh  # noqa: E402
 
 MESHES = {"auto": {"data": 4, "fsdp": 1, "tensor": 2}, "explicit": {"data": 2, "fsdp": 2, "tensor": 2}}
@@ -40,6 +41,9 @@ def main() -> dict:
     rng = np.random.default_rng(0)
     tokens = rng.integers(0, model_cfg.vocab_size, (8, 8)).astype(np.int32)
     positions = np.tile(np.arange(8, dtype=np.int32), (8, 1))
+    long_tokens = rng.integers(0, model_cfg.vocab_size, (8, 128)).astype(np.int32)
+    long_positions = np.tile(np.arange(128, dtype=np.int32), (8, 1))
+    attention.TILE_BYTES = 1  # one row per scan step: every shard scans its own rows
 
     results, expected = {}, None
     for mode, shape in MESHES.items():
@@ -54,17 +58,23 @@ def main() -> dict:
             expected = np.asarray(
                 forward(graphdef, host_state, jnp.asarray(tokens), jnp.asarray(positions), None)[0]
             )
+            expected_long = np.asarray(
+                forward(graphdef, host_state, jnp.asarray(long_tokens), jnp.asarray(long_positions), None)[0]
+            )
         with use_mesh(mesh, cfg.rules):
             sharded_tokens = shard_batch(tokens, mesh, cfg.rules)
             sharded_positions = shard_batch(positions, mesh, cfg.rules)
             full = np.asarray(forward(graphdef, state, sharded_tokens, sharded_positions, None)[0])
             decoded = decode(model, sharded_tokens, sharded_positions) if mode == "auto" else full
+            args = (shard_batch(long_tokens, mesh, cfg.rules), shard_batch(long_positions, mesh, cfg.rules))
+            long = np.asarray(forward(graphdef, state, *args, None)[0])
         kernel = model.layers[0].attn.q.kernel[...]
         results[mode] = {
             "q_spec": str(kernel.sharding.spec),
             "num_devices": len(kernel.sharding.device_set),
             "full_vs_single_device": float(np.abs(full - expected).max()),
             "decode_vs_single_device": float(np.abs(decoded - expected).max()),
+            "blocked_vs_single_device": float(np.abs(long - expected_long).max()),
         }
     return results
 

@@ -112,3 +112,4 @@ def test_sharded_model_matches_single_device_on_8_fake_devices():
         assert result["num_devices"] == 8, (mode, result)
         assert result["full_vs_single_device"] < 1e-5, (mode, result)
         assert result["decode_vs_single_device"] < 1e-5, (mode, result)
+        assert result["blocked_vs_single_device"] < 1e-5, (mode, result)

@@ -17,7 +17,7 @@ from evalkit.errors import UserError
 from evalkit.models import transformer_config
 from evalkit.runtime import DEFAULT_RULES, make_mesh, mesh_config
 from evalkit.train import trainer as trainer_module
-from evalkit.train.config import train_config
+from evalkit.train.config import identity_view, train_config
 from evalkit.train.data import make_batch
 from evalkit.train.flops import mfu
 from evalkit.train.probes import load_probe, probe_workdir, train_probe
@@ -147,6 +147,9 @@ def test_config_validation() -> None:
         train_config(learning_rate=1.0)
     with pytest.raises(UserError, match="position_range"):
         train_config(context_len=64, position_range=32)
+    # position_range joins a run's identity only when set: runs from before the option keep their hashes
+    assert "position_range" not in identity_view(train_config())
+    assert identity_view(train_config(context_len=64, position_range=128))["position_range"] == 128
     assert mfu(1000, 1e6, jax.devices()) is None  # no peak FLOPs for CPUs
 
 
@@ -251,7 +254,7 @@ DATA_PARALLEL = textwrap.dedent(
     import jax
     from evalkit.models import transformer_config
     from evalkit.runtime import DEFAULT_RULES, make_mesh, mesh_config
-    from evalkit.train.config import train_config
+    from evalkit.train.config import identity_view, train_config
     from evalkit.train.trainer import train
     sys.path.insert(0, sys.argv[1])
     from test_trainer import MODEL, copy_document

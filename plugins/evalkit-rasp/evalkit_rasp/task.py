@@ -157,7 +157,10 @@ class RaspTask(Task):
             raise UserError(f"{where}.probe.seeds must list at least one training seed")
 
     def training_identity(self, config: ConfigDict) -> dict[str, Any]:
-        return {"train_lengths": tuple(config.train_lengths), "params": config.params.to_dict()}
+        identity = {"train_lengths": tuple(config.train_lengths), "params": config.params.to_dict()}
+        if config.hint_window:  # only when set, so probes trained before the option keep their hashes
+            identity["hint_window"] = True
+        return identity
 
     def probe_model_config(self, config: ConfigDict) -> ConfigDict:
         """The probe's transformer config with the vocabulary size filled in from the task."""

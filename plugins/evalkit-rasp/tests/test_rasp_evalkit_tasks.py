@@ -65,6 +65,10 @@ def test_hint_window_trains_every_hint_the_tests_use(fmt):
     assert test_hints <= hints_seen(True)
     for ex in task.generate(cfg):  # test examples keep the reference numbering
         assert spec.vocab.decode(ex["prompt"])[1] == -100
+    cfg.hint_window = False
+    plain = task.training_identity(cfg)
+    cfg.hint_window = True
+    assert task.training_identity(cfg) != plain  # a probe trained one way is never reused for the other
 
 
 def test_hint_window_on_a_format_without_hints_is_refused(tmp_path):

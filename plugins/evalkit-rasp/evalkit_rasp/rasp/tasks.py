@@ -187,6 +187,8 @@ class TaskSpec:
         """The largest ``first_hint`` an example of ``length`` can use (the vocabulary's last hint)."""
         if self.hints_used is None:
             raise ValueError(f"{self.name} has no index hints")
+        if not self.min_length <= length <= self.max_length:
+            raise ValueError(f"{self.name}: length {length} outside [{self.min_length}, {self.max_length}]")
         return self.vocab.num_hints - self.hints_used(length)
 
     @property
@@ -198,6 +200,15 @@ class TaskSpec:
     def eos_id(self) -> int:
         """Id of the EOS token."""
         return self.vocab.eos_id
+
+
+def _check_first_hint(name: str, first_hint: int, length: int, num_hints: int, used: int) -> None:
+    """Raise ``ValueError`` unless hints ``first_hint .. first_hint + used - 1`` exist."""
+    if not 0 <= first_hint <= num_hints - used:
+        raise ValueError(
+            f"{name}: first_hint={first_hint} must be in [0, {num_hints - used}] for length {length} "
+            f"(max_hint={num_hints - 1}); lower first_hint or raise max_hint"
+        )
 
 
 def _check_length(name: str, length: int, lo: int, hi: int) -> None:
@@ -428,7 +439,8 @@ def _addition_hints_task(reverse: bool, max_hint: int) -> TaskSpec:
     vocab = addition_vocab(max_hint)
 
     def make_example(rng: np.random.Generator, length: int, first_hint: int = 0) -> Example:
-        _check_length(name, length + first_hint, 1, max_hint)
+        _check_length(name, length, 1, max_hint)
+        _check_first_hint(name, first_hint, length, max_hint + 1, length + 1)
         prompt = addition_hints_prompt(*_operands(rng, length), first_hint)
         return prompt, oracle(prompt)
 
@@ -510,7 +522,8 @@ def parity_scratchpad_task(max_hint: int = 128) -> TaskSpec:
     vocab = parity_vocab(max_hint)
 
     def make_example(rng: np.random.Generator, length: int, first_hint: int = 0) -> Example:
-        _check_length("parity_scratchpad", length + first_hint, 1, max_hint + 1)
+        _check_length("parity_scratchpad", length, 1, max_hint + 1)
+        _check_first_hint("parity_scratchpad", first_hint, length, max_hint + 1, length)
         bits = rng.integers(0, 2, size=length)
         hinted = (t for i, b in enumerate(bits) for t in (P.hint(first_hint + i), int(b)))
         prompt = [P.BOS, *hinted, P.SEP]
