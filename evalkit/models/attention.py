@@ -123,6 +123,9 @@ def causal_attention(
 
     shards = batch_shards(batch)
     local = batch // shards
+    # Row chunks only pay on CPU (cache-sized tiles); on GPU / TPU the scan would only serialise.
+    if jax.default_backend() != "cpu" or local <= 1:
+        return triangle(q, k, v, mask, bias)
     rows = _row_chunk(local, kv_heads * group * block * t * 4)
     steps = local // rows
     if steps == 1:

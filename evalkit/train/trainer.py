@@ -39,7 +39,7 @@ from evalkit.runtime.mesh import (
 from evalkit.train import checkpoints
 from evalkit.train.config import check_fits, identity_view
 from evalkit.train.data import BATCH_KEYS, DocumentFn, make_batch
-from evalkit.train.flops import mfu
+from evalkit.train.flops import matmul_params, mfu
 from evalkit.train.step import programs
 
 EvalFn = Callable[[nnx.Module, int], Mapping[str, Any]]
@@ -330,6 +330,7 @@ class _Run:
         last_loss = next((r["loss"] for r in reversed(history) if "loss" in r), math.nan)
         params = param_count(model)
         devices = list(self.mesh.devices.flat)
+        flop_params = matmul_params(model)  # lookup tables are no FLOPs
         final = {
             "config_hash": self.digest,
             "model_config": self.ident["model"],
@@ -341,7 +342,7 @@ class _Run:
             "wall_s": round(wall, 3),
             "tokens_per_s": round(tokens_per_s, 1),
             "params": params,
-            "mfu": mfu(params, tokens_per_s, devices),
+            "mfu": mfu(flop_params, tokens_per_s, devices),
             "device_kind": devices[0].device_kind,
             "num_devices": len(devices),
             "keep_checkpoints": self.cfg.keep_checkpoints,

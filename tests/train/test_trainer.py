@@ -289,3 +289,17 @@ def test_data_parallel_and_sharded_match_one_device() -> None:
     assert len(losses["1"]) == 6
     np.testing.assert_allclose(losses["dp8"], losses["1"], rtol=0, atol=1e-4)
     np.testing.assert_allclose(losses["dp2_fsdp2_tp2"], losses["1"], rtol=0, atol=1e-4)
+
+
+def test_matmul_params_leave_out_lookup_tables() -> None:
+    from evalkit.models import gpt2_small, llama_20m
+    from evalkit.models.transformer import Transformer
+    from evalkit.runtime.mesh import param_count
+    from evalkit.train.flops import matmul_params
+
+    untied = nnx.eval_shape(lambda: Transformer(llama_20m(), rngs=nnx.Rngs(0)))  # RoPE, separate head
+    cfg = llama_20m()
+    assert matmul_params(untied) == param_count(untied) - cfg.vocab_size * cfg.d_model
+    tied = nnx.eval_shape(lambda: Transformer(gpt2_small(), rngs=nnx.Rngs(0)))  # learned positions, tied
+    cfg = gpt2_small()
+    assert matmul_params(tied) == param_count(tied) - (cfg.max_len + cfg.position_offset) * cfg.d_model
