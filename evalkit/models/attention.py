@@ -18,7 +18,7 @@ from evalkit.runtime.mesh import batch_shards
 MASK_VALUE = -1e30  # Finite, so masked scores never make inf - inf = NaN.
 # Without a cache, rows of at least BLOCKED_MIN_LENGTH slots that are a multiple of MIN_QUERY_BLOCK
 # attend in query blocks that read only the keys up to their own end (the masked upper triangle is
-# never computed), at most MAX_QUERY_BLOCKS of them per row (blocks grow with the length), and in
+# never computed), at most MAX_QUERY_BLOCKS of them per row (blocks grow with the length), and on CPU in
 # chunks of rows scanned one after another so that each score tile (rows x heads x block x keys,
 # float32) stays within TILE_BYTES, i.e. in cache: XLA on CPU materialises every intermediate, so
 # tile size decides the speed. Shorter rows, and lengths that are not a multiple, stay dense.
@@ -107,12 +107,12 @@ def causal_attention(
     batch, kv_heads, group, t, _ = q.shape
     if t < BLOCKED_MIN_LENGTH or t % MIN_QUERY_BLOCK:
         return attend(q, k, v, mask, bias)
-    block = _query_block(t)
+    bounds = _query_bounds(t)
+    block = max(b - a for a, b in zip(bounds, bounds[1:]))
 
     def triangle(q, k, v, mask, bias):
         outs = []
-        for start in range(0, t, block):
-            end = start + block
+        for start, end in zip(bounds, bounds[1:]):
             bias_block = None if bias is None else bias[..., start:end, :end]
             outs.append(
                 attend(
@@ -143,12 +143,12 @@ def causal_attention(
     return out.reshape(q.shape)
 
 
-def _query_block(t: int) -> int:
-    """The smallest multiple of MIN_QUERY_BLOCK that divides `t` into at most MAX_QUERY_BLOCKS blocks."""
-    for block in range(MIN_QUERY_BLOCK, t + 1, MIN_QUERY_BLOCK):
-        if t % block == 0 and t // block <= MAX_QUERY_BLOCKS:
-            return block
-    return t
+def _query_bounds(t: int) -> list[int]:
+    """Block boundaries 0 < ... < t on multiples of MIN_QUERY_BLOCK: blocks of MIN_QUERY_BLOCK, or at most
+    MAX_QUERY_BLOCKS blocks as even as the grid allows (e.g. 544 = 17 x 32: fifteen of 32, one of 64)."""
+    units = t // MIN_QUERY_BLOCK
+    n = min(MAX_QUERY_BLOCKS, units)
+    return [MIN_QUERY_BLOCK * ((i * units) // n) for i in range(n + 1)]
 
 
 def _row_chunk(rows: int, bytes_per_row: int) -> int:

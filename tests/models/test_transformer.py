@@ -162,14 +162,17 @@ def test_packed_row_matches_documents_run_alone(style):
     assert bool(jnp.all(jnp.isfinite(logits)))
 
 
-@pytest.mark.parametrize("style,tile_bytes", [("llama_gqa", None), ("alibi_gelu", None), ("llama_gqa", 1)])
-def test_blocked_attention_matches_dense(style, tile_bytes, monkeypatch):
-    """T=512 takes the block-causal path (tile_bytes=1: one row per scan step); it equals the dense path."""
+@pytest.mark.parametrize(
+    "style,tile_bytes,length",
+    [("llama_gqa", None, 512), ("alibi_gelu", None, 512), ("llama_gqa", 1, 512), ("alibi_gelu", 1, 544)],
+)
+def test_blocked_attention_matches_dense(style, tile_bytes, length, monkeypatch):
+    """Long rows take the block-causal path (tile_bytes=1: one row per scan step; 544 = 17 x 32: uneven
+    blocks); it equals the dense path."""
     from evalkit.models import attention as attention_module
 
     if tile_bytes is not None:
         monkeypatch.setattr(attention_module, "TILE_BYTES", tile_bytes)
-    length = 512
     assert length >= attention_module.BLOCKED_MIN_LENGTH and length % attention_module.MIN_QUERY_BLOCK == 0
     graphdef, state = nnx.split(
         make(small(**{**STYLES[style], "d_model": 16, "d_ff": 32, "max_len": length}))
