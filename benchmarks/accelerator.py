@@ -178,7 +178,7 @@ def main() -> None:
             setattr(model_cfg, key, value)
     handle = load_flax_model(model_cfg, runtime_defaults())
     params, flop_params = param_count(handle.model), matmul_params(handle.model)
-    head_params = 0 if fields["tied_embeddings"] else int(fields["d_model"]) * int(fields["vocab_size"])
+    head_params = int(fields["d_model"]) * int(fields["vocab_size"])  # tied or not, the LM head's matmul
     vocab, max_len = int(fields["vocab_size"]), min(int(fields["max_len"]), 1024)
     result = {
         "device": jax.devices()[0].device_kind,

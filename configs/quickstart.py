@@ -10,8 +10,9 @@ report.html, one plot of exact match vs length per task). Figures measured on 2 
 
 The probes use ALiBi and one attention segment per training document ('segments' packing, positions
 restarting at 0, as at test time): of the probe setups tried on this budget for copy-unique (RoPE,
-NoPE, ALiBi, randomized positions; docs/benchmarks.md) it extended furthest, and count extends with it. Hinted addition numbers
-its training hints from a random start (`hint_window`), so the hints of longer test problems are trained.
+NoPE, ALiBi, randomized positions; docs/benchmarks.md) it extended furthest, and count extends with
+it. Hinted addition numbers its training hints from a random start (`hint_window`), so the hints of
+longer test problems are trained.
 """
 
 from ml_collections import ConfigDict

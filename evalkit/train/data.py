@@ -40,8 +40,10 @@ def _draw(
     return ids, mask
 
 
-def _random_positions(rng: np.random.Generator, n: int, position_range: int) -> np.ndarray:
-    """`n` distinct positions from range(position_range), increasing."""
+def _positions(rng: np.random.Generator, n: int, position_range: int) -> np.ndarray:
+    """0..n-1, or (position_range > 0) `n` distinct increasing positions drawn from range(position_range)."""
+    if not position_range:
+        return np.arange(n, dtype=np.int32)
     return np.sort(rng.choice(position_range, n, replace=False)).astype(np.int32)
 
 
@@ -93,19 +95,13 @@ def make_batch(
             doc_ids[row, col : col + n] = doc
             segments[row, col : col + n] = seg
             if packing == "segments":
-                positions[row, col : col + n] = (
-                    _random_positions(position_rng, n, position_range) if position_range else np.arange(n)
-                )
+                positions[row, col : col + n] = _positions(position_rng, n, position_range)
             target_mask[row, col : col + n] = mask[:n]
             target_mask[row, col] = False  # a document's first token has no context to predict it from
             col += n
     if packing == "concat":
         for row in range(batch_size):
-            positions[row] = (
-                _random_positions(position_rng, context_len, position_range)
-                if position_range
-                else np.arange(context_len)
-            )
+            positions[row] = _positions(position_rng, context_len, position_range)
         segments[:] = 1
     targets = np.full(shape, pad_id, np.int32)
     targets[:, :-1] = tokens[:, 1:]

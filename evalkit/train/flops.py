@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import jax
 from flax import nnx
+
+from evalkit.runtime.mesh import param_count
 
 #: Dense bf16 peak FLOP/s per chip, matched by substring of `device.device_kind` (first match wins).
 PEAK_FLOPS: tuple[tuple[str, float], ...] = (
@@ -38,20 +39,10 @@ def peak_flops(device: jax.Device) -> float | None:
 def matmul_params(model: nnx.Module) -> int:
     """Parameters that take part in a matmul per token: all but lookup tables (the input embedding when
     the LM head is separate, learned position embeddings). The N of the 2N / 6N FLOP estimates."""
-    state = nnx.state(model, nnx.Param)
-    total = sum(math.prod(x.shape) for x in jax.tree.leaves(state))
-    lookups = [("pos_embed", "embedding")]
-    if not model.config.tied_embeddings:
-        lookups.append(("embed", "embedding"))
-    for path in lookups:
-        node = state
-        for key in path:
-            node = node[key] if key in node else None
-            if node is None:
-                break
-        if node is not None:
-            total -= sum(math.prod(x.shape) for x in jax.tree.leaves(node))
-    return total
+    lookups = param_count(model.pos_embed)  # a table for learned positions, nothing for the others
+    if not model.config.tied_embeddings:  # tied: the table is also the LM head's matmul
+        lookups += param_count(model.embed)
+    return param_count(model) - lookups
 
 
 def training_flops_per_token(params: int) -> float:
