@@ -1,10 +1,10 @@
 """Quickstart: train small probe transformers on RASP-L tasks (short inputs), test them on longer inputs.
 
-    evalkit run configs/quickstart.py            # ~6 minutes on 2 idle CPU cores
+    evalkit run configs/quickstart.py            # ~7 minutes on 2 idle CPU cores
     evalkit run configs/quickstart.py:test       # a seconds-long reduced form (used by the test suite)
 
 Tasks with a short RASP-L program (count, copy with unique tokens, addition with index hints) are
-expected to keep high exact match beyond the training length; copy with repeated tokens, plain addition
+expected to keep high exact match beyond the training length; copy with repeated (binary) tokens, plain addition
 and plain parity are expected to collapse beyond it. Results: runs/quickstart/ (results.json, results.md,
 report.html, one plot of exact match vs length per task). Figures measured on 2 cores: docs/benchmarks.md.
 

@@ -95,6 +95,8 @@ def test_vocab_parameters() -> None:
     assert make_task("add_hints_reverse", max_hint=20).vocab.vocab_size == 15 + 21
     assert make_task("parity_scratchpad", max_hint=20).vocab.vocab_size == 6 + 21
     assert make_task("parity_plain").vocab.vocab_size == 6
+    assert make_task("copy_repeat").vocab.vocab_size == 4 + 2  # binary copy by default
+    assert make_task("copy_repeat", max_value=9).vocab.vocab_size == 4 + 10
 
 
 def test_generator_constraints() -> None:
@@ -115,6 +117,9 @@ def test_generator_constraints() -> None:
         assert sorted(prompt[1:-1]) == list(range(10))
         with pytest.raises(ValueError):
             spec.make_example(rng, 11)
+    repeat = make_task("copy_repeat")
+    prompt, answer = repeat.make_example(rng, 40)
+    assert set(prompt[1:-1]) == {0, 1} and answer[:-1] == prompt[1:-1]
     for _ in range(50):
         prompt, _ = make_task("mode").make_example(rng, 12)
         assert len(prompt) == 14 and all(0 <= t <= 9 for t in prompt[1:-1])
