@@ -37,6 +37,7 @@ from evalkit.config import runtime_defaults  # noqa: E402
 from evalkit.models import get_preset  # noqa: E402
 from evalkit.runtime import DEFAULT_RULES, make_mesh, mesh_config  # noqa: E402
 from evalkit.runtime.handle import flax_model_config, load_flax_model  # noqa: E402
+from evalkit.runtime.host_memory import keep_freed_host_memory
 from evalkit.runtime.mesh import param_count  # noqa: E402
 from evalkit.train.config import train_config  # noqa: E402
 from evalkit.train.flops import matmul_params, peak_flops  # noqa: E402
@@ -143,6 +144,7 @@ def bench_training(fields: dict, steps: int, batch: int, context: int, vocab: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    keep_freed_host_memory()  # as the `evalkit` CLI does (evalkit only here, no PyTorch side)
     parser.add_argument(
         "--model", default="llama_20m", help="evalkit preset (tiny, llama_20m, gpt2_small, ...)"
     )

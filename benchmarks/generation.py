@@ -26,6 +26,7 @@ from evalkit.models import llama_20m
 from evalkit.models.hf_import import load_hf_model
 from evalkit.runtime import make_mesh, mesh_config
 from evalkit.runtime.generation import Generator
+from evalkit.runtime.host_memory import keep_freed_host_memory
 from evalkit.runtime.stats import RuntimeStats
 
 
@@ -72,7 +73,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 prompts of 32-128 tokens, 32 new tokens")
     parser.add_argument("--batch", type=int, default=32, help="rows per batch, both frameworks")
     parser.add_argument("--repeats", type=int, default=0, help="timed runs per side (best kept)")
+    parser.add_argument(
+        "--keep-host-memory",
+        action="store_true",
+        help="apply the evalkit CLI's allocator setting (docs/runtime.md) to this process: both sides",
+    )
     args = parser.parse_args()
+    if args.keep_host_memory:
+        keep_freed_host_memory()
     torch.set_num_threads(2)
     n, lo, hi, new = (16, 32, 128, 32) if args.quick else (64, 32, 256, 64)
     repeats = args.repeats or 3
@@ -119,6 +127,7 @@ def main() -> None:
         "new_tokens": new,
         "batch": generator.batch_size,
         "quick": args.quick,
+        "keep_host_memory": args.keep_host_memory,
     }
     print(json.dumps(result))
 

@@ -33,6 +33,8 @@ import time
 
 import numpy as np
 
+from evalkit.runtime.host_memory import keep_freed_host_memory
+
 # Peak dense float32 (TF32 tensor-core) FLOP/s by device kind, for MFU on a GPU.
 PEAK_FLOPS = {"H100": 494.7e12, "H200": 494.7e12, "A100": 156e12, "L4": 60e12}
 
@@ -109,7 +111,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--keep-host-memory",
+        action="store_true",
+        help="apply the evalkit CLI's allocator setting (docs/runtime.md) to this process: both sides",
+    )
     args = parser.parse_args()
+    if args.keep_host_memory:
+        keep_freed_host_memory()
     n = 128 if args.quick else args.requests
 
     import tempfile
@@ -183,6 +192,7 @@ def main() -> None:
             greedy_agreement=greedy_agree,
         )
     summary["torch_threads"] = args.threads
+    summary["keep_host_memory"] = args.keep_host_memory
     print(json.dumps(summary))
 
 

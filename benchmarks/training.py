@@ -29,6 +29,7 @@ from torch import nn
 
 from evalkit.models import transformer_config
 from evalkit.runtime import DEFAULT_RULES, make_mesh, mesh_config
+from evalkit.runtime.host_memory import keep_freed_host_memory
 from evalkit.train.config import train_config
 from evalkit.train.data import make_batch
 from evalkit.train.trainer import train
@@ -201,7 +202,14 @@ def main() -> None:
     )
     parser.add_argument("--torch-impl", choices=("minimal", "hf"), default="minimal")
     parser.add_argument("--rounds", type=int, default=0)
+    parser.add_argument(
+        "--keep-host-memory",
+        action="store_true",
+        help="apply the evalkit CLI's allocator setting (docs/runtime.md) to this process: both sides",
+    )
     args = parser.parse_args()
+    if args.keep_host_memory:
+        keep_freed_host_memory()
     steps = 2 if args.quick else 4
     rounds = args.rounds or (3 if args.quick else 5)
     torch.set_num_threads(2)
@@ -238,6 +246,7 @@ def main() -> None:
         "steps_per_round": steps,
         "rounds": rounds,
         "quick": args.quick,
+        "keep_host_memory": args.keep_host_memory,
         "note": "best (and median) of alternating rounds; float32; 2 CPU threads",
     }
     assert math.isfinite(result["ratio"])

@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from evalkit.runtime.host_memory import keep_freed_host_memory
+
 pytest_plugins = ["evalkit.testing"]
+
+keep_freed_host_memory()  # as the CLI does, for the whole session (plugins' tests included)
 
 TEST_PLUGINS = Path(__file__).parent / "plugins"
 
