@@ -17,6 +17,7 @@ KEEP_LIMIT = 1 << 30  # blocks up to 1 GiB come from (and return to) the heap
 OPT_OUT_ENV = "EVALKIT_KEEP_HOST_MEMORY"  # "0" leaves the allocator alone
 _M_TRIM_THRESHOLD = -1  # mallopt parameter numbers from glibc's <malloc.h>
 _M_MMAP_THRESHOLD = -3
+_OLD_GLIBC_MAX = 32 << 20
 
 
 def _user_tuned_malloc() -> bool:
@@ -43,4 +44,7 @@ def keep_freed_host_memory(limit: int = KEEP_LIMIT) -> bool:
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     size = min(int(limit), 2**31 - 1)
-    return bool(mallopt(_M_TRIM_THRESHOLD, size)) and bool(mallopt(_M_MMAP_THRESHOLD, size))
+    if not mallopt(_M_TRIM_THRESHOLD, size):
+        return False
+    # Older glibc versions refuse mmap thresholds above HEAP_MAX_SIZE / 2 (32 MiB): settle for that.
+    return bool(mallopt(_M_MMAP_THRESHOLD, size) or mallopt(_M_MMAP_THRESHOLD, min(size, _OLD_GLIBC_MAX)))
