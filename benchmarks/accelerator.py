@@ -144,7 +144,6 @@ def bench_training(fields: dict, steps: int, batch: int, context: int, vocab: in
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    keep_freed_host_memory()  # as the `evalkit` CLI does (evalkit only here, no PyTorch side)
     parser.add_argument(
         "--model", default="llama_20m", help="evalkit preset (tiny, llama_20m, gpt2_small, ...)"
     )
@@ -165,13 +164,15 @@ def main() -> None:
     args.dtype = args.dtype or ("float32" if jax.default_backend() == "cpu" else "bfloat16")
     if args.quick:
         args.requests, args.prompts, args.new_tokens, args.train_steps, args.train_batch = 24, 8, 8, 3, 4
+    kept = keep_freed_host_memory()  # as the `evalkit` command does (no PyTorch side here)
 
     import flax
     import orbax.checkpoint
 
     versions = {"jax": jax.__version__, "flax": flax.__version__, "numpy": np.__version__}
     versions["orbax"] = getattr(orbax.checkpoint, "__version__", "?")
-    emit("setup", {"versions": versions, "devices": [str(d) for d in jax.devices()]})
+    devices = [str(d) for d in jax.devices()]
+    emit("setup", {"versions": versions, "devices": devices, "host_mmap_threshold": kept})
 
     fields = model_fields(args)
     model_cfg = flax_model_config()

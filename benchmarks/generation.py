@@ -79,8 +79,7 @@ def main() -> None:
         help="apply the evalkit CLI's allocator setting (docs/runtime.md) to this process: both sides",
     )
     args = parser.parse_args()
-    if args.keep_host_memory:
-        keep_freed_host_memory()
+    kept = keep_freed_host_memory() if args.keep_host_memory else 0
     torch.set_num_threads(2)
     n, lo, hi, new = (16, 32, 128, 32) if args.quick else (64, 32, 256, 64)
     repeats = args.repeats or 3
@@ -127,7 +126,7 @@ def main() -> None:
         "new_tokens": new,
         "batch": generator.batch_size,
         "quick": args.quick,
-        "keep_host_memory": args.keep_host_memory,
+        "host_mmap_threshold": kept,
     }
     print(json.dumps(result))
 

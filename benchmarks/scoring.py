@@ -117,8 +117,7 @@ def main() -> None:
         help="apply the evalkit CLI's allocator setting (docs/runtime.md) to this process: both sides",
     )
     args = parser.parse_args()
-    if args.keep_host_memory:
-        keep_freed_host_memory()
+    kept = keep_freed_host_memory() if args.keep_host_memory else 0
     n = 128 if args.quick else args.requests
 
     import tempfile
@@ -192,7 +191,7 @@ def main() -> None:
             greedy_agreement=greedy_agree,
         )
     summary["torch_threads"] = args.threads
-    summary["keep_host_memory"] = args.keep_host_memory
+    summary["host_mmap_threshold"] = kept
     print(json.dumps(summary))
 
 

@@ -42,10 +42,12 @@ def parse_arg(arg: str | None) -> dict[str, str]:
 
 
 def _params(task: str, test_lengths: tuple[int, ...]) -> dict[str, int]:
-    """Vocabulary params: count up to 255; hinted formats get exactly the hints the longest test uses,
+    """Vocabulary params: count up to 255, binary copy with repeats; hinted formats get exactly the hints the longest test uses,
     so a hint window (hintwin) spends its training on hints the tests need."""
     if task == "count":
         return {"max_value": 255}
+    if task == "copy_repeat":
+        return {"max_value": 1}  # binary: repeats everywhere (evalkit's choice, docs/rasp.md)
     if task in ("add_hints_forward", "add_hints_reverse"):
         return {"max_hint": max(test_lengths)}  # n digits use hints 0..n
     if task == "parity_scratchpad":

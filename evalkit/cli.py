@@ -56,9 +56,6 @@ _EXTRA_COMMANDS = ("evalkit.runtime.score_cli", "evalkit.models.convert_cli", "e
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    from evalkit.runtime.host_memory import keep_freed_host_memory
-
-    keep_freed_host_memory()  # XLA's per-call CPU buffers reused, not re-faulted (runtime.md)
     try:
         from evalkit.config import split_overrides
 
@@ -81,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace, overrides: dict[str, str]) -> int:
     from evalkit.plugins import get_host
+    from evalkit.runtime.host_memory import keep_freed_host_memory
+
+    keep_freed_host_memory()  # XLA's per-call CPU buffers reused, not re-faulted (docs/runtime.md)
 
     host = get_host()
     if args.command == "list":

@@ -211,9 +211,9 @@ def copy_unique_task(max_value: int = 127) -> TaskSpec:
 def copy_repeat_task(max_value: int = 1) -> TaskSpec:
     """Copy with repeats (contrast, no RASP-L program): same format as ``copy_unique``.
 
-    length = n; values i.i.d. uniform over ``0..max_value``. Binary by default, like the "binary
-    copy" row quoted from the paper's App. A: with many values a probe tells repeats apart by their
-    neighbours and copy extends anyway.
+    length = n; values i.i.d. uniform over ``0..max_value``. Binary by default (evalkit's choice; the
+    paper's App. A mentions a "binary copy" model): with ten values the quickstart probe extended copy
+    as well as copy-unique, presumably telling repeats apart by their neighbours.
     """
     vocab = sequence_vocab(max_value)
 
