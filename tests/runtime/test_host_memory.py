@@ -110,3 +110,16 @@ def test_no_op_without_glibc_and_bad_limit(monkeypatch: pytest.MonkeyPatch) -> N
     assert host_memory.keep_freed_host_memory() == 0
     with pytest.raises(ValueError, match="positive"):
         host_memory.keep_freed_host_memory(0)
+
+
+def test_the_cli_applies_it_before_running_a_command(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from evalkit import cli
+
+    calls: list[int] = []
+    monkeypatch.setattr(host_memory, "keep_freed_host_memory", lambda: calls.append(1) or 0)
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])  # parsing alone leaves the allocator alone
+    assert calls == []
+    assert cli.main(["list", "tasks"]) == 0
+    assert calls == [1]
+    capsys.readouterr()
