@@ -18,6 +18,7 @@ import time
 import jax
 import numpy as np
 import torch
+from peer_options import add_keep_host_memory, apply_keep_host_memory
 from twin import llama_twin
 
 from evalkit.api.requests import Generate
@@ -26,7 +27,6 @@ from evalkit.models import llama_20m
 from evalkit.models.hf_import import load_hf_model
 from evalkit.runtime import make_mesh, mesh_config
 from evalkit.runtime.generation import Generator
-from evalkit.runtime.host_memory import keep_freed_host_memory
 from evalkit.runtime.stats import RuntimeStats
 
 
@@ -73,13 +73,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 prompts of 32-128 tokens, 32 new tokens")
     parser.add_argument("--batch", type=int, default=32, help="rows per batch, both frameworks")
     parser.add_argument("--repeats", type=int, default=0, help="timed runs per side (best kept)")
-    parser.add_argument(
-        "--keep-host-memory",
-        action="store_true",
-        help="apply the evalkit CLI's allocator setting (docs/runtime.md) to this process: both sides",
-    )
+    add_keep_host_memory(parser)
     args = parser.parse_args()
-    kept = keep_freed_host_memory() if args.keep_host_memory else 0
+    kept = apply_keep_host_memory(args)
     torch.set_num_threads(2)
     n, lo, hi, new = (16, 32, 128, 32) if args.quick else (64, 32, 256, 64)
     repeats = args.repeats or 3

@@ -32,8 +32,7 @@ import math
 import time
 
 import numpy as np
-
-from evalkit.runtime.host_memory import keep_freed_host_memory
+from peer_options import add_keep_host_memory, apply_keep_host_memory
 
 # Peak dense float32 (TF32 tensor-core) FLOP/s by device kind, for MFU on a GPU.
 PEAK_FLOPS = {"H100": 494.7e12, "H200": 494.7e12, "A100": 156e12, "L4": 60e12}
@@ -111,13 +110,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--keep-host-memory",
-        action="store_true",
-        help="apply the evalkit CLI's allocator setting (docs/runtime.md) to this process: both sides",
-    )
+    add_keep_host_memory(parser)
     args = parser.parse_args()
-    kept = keep_freed_host_memory() if args.keep_host_memory else 0
+    kept = apply_keep_host_memory(args)
     n = 128 if args.quick else args.requests
 
     import tempfile

@@ -25,11 +25,11 @@ import jax
 import numpy as np
 import torch
 import torch.nn.functional as F
+from peer_options import add_keep_host_memory, apply_keep_host_memory
 from torch import nn
 
 from evalkit.models import transformer_config
 from evalkit.runtime import DEFAULT_RULES, make_mesh, mesh_config
-from evalkit.runtime.host_memory import keep_freed_host_memory
 from evalkit.train.config import train_config
 from evalkit.train.data import make_batch
 from evalkit.train.trainer import train
@@ -202,13 +202,9 @@ def main() -> None:
     )
     parser.add_argument("--torch-impl", choices=("minimal", "hf"), default="minimal")
     parser.add_argument("--rounds", type=int, default=0)
-    parser.add_argument(
-        "--keep-host-memory",
-        action="store_true",
-        help="apply the evalkit CLI's allocator setting (docs/runtime.md) to this process: both sides",
-    )
+    add_keep_host_memory(parser)
     args = parser.parse_args()
-    kept = keep_freed_host_memory() if args.keep_host_memory else 0
+    kept = apply_keep_host_memory(args)
     steps = 2 if args.quick else 4
     rounds = args.rounds or (3 if args.quick else 5)
     torch.set_num_threads(2)

@@ -4,9 +4,10 @@
     evalkit run configs/quickstart.py:test       # a seconds-long reduced form (used by the test suite)
 
 Tasks with a short RASP-L program (count, copy with unique tokens, addition with index hints) are
-expected to keep high exact match beyond the training length; copy with repeated (binary) tokens, plain addition
-and plain parity are expected to collapse beyond it. Results: runs/quickstart/ (results.json, results.md,
-report.html, one plot of exact match vs length per task). Figures measured on 2 cores: docs/benchmarks.md.
+expected to keep high exact match beyond the training length; copy with repeated (binary) tokens,
+plain addition and plain parity are expected to collapse beyond it. Results: runs/quickstart/
+(results.json, results.md, report.html, one plot of exact match vs length per task). Figures measured
+on 2 cores: docs/benchmarks.md.
 
 The probes use ALiBi and one attention segment per training document ('segments' packing, positions
 restarting at 0, as at test time): of the probe setups tried on this budget for copy-unique (RoPE,

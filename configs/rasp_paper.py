@@ -42,8 +42,8 @@ def parse_arg(arg: str | None) -> dict[str, str]:
 
 
 def _params(task: str, test_lengths: tuple[int, ...]) -> dict[str, int]:
-    """Vocabulary params: count up to 255, binary copy with repeats; hinted formats get exactly the hints the longest test uses,
-    so a hint window (hintwin) spends its training on hints the tests need."""
+    """Vocabulary params: count up to 255, binary copy with repeats; hinted formats get exactly the hints
+    the longest test uses, so a hint window (hintwin) spends its training on hints the tests need."""
     if task == "count":
         return {"max_value": 255}
     if task == "copy_repeat":

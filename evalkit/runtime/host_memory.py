@@ -26,7 +26,7 @@ def _left_alone() -> bool:
     """Opted out, or the environment already chose the allocator or its thresholds (the user wins)."""
     if os.environ.get(OPT_OUT_ENV, "1").strip().lower() in _OFF:
         return True
-    if any(key in ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_") for key in os.environ):
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ or "MALLOC_TRIM_THRESHOLD_" in os.environ:
         return True
     tunables = os.environ.get("GLIBC_TUNABLES", "")
     if "glibc.malloc.mmap_threshold" in tunables or "glibc.malloc.trim_threshold" in tunables:
