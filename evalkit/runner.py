@@ -20,7 +20,7 @@ from evalkit import probes
 from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task
 from evalkit.api.requests import to_json
 from evalkit.data import load_examples
-from evalkit.metrics import summarize_groups, summarize_scores
+from evalkit.metrics import summarize_groups, summarize_over_seeds, summarize_scores
 from evalkit.plugins import PluginHost
 from evalkit.resolve import ResolvedRun, TaskEntry
 from evalkit.results import SCHEMA_VERSION, RecordStore, write_json_atomic
@@ -168,12 +168,14 @@ def run_task(
     summary = dict(entry.task.summarize(records, entry.config))
     if probe_info:
         summary["probes"] = probe_info
+    over_seeds = summarize_over_seeds(records, metric_of) if entry.task.trains_probes else None
     return _task_header(entry, host) | {
         "status": "ok",
         "num_items": len(records),
         "num_resumed": len(examples) - len(todo),
         "metrics": summarize_scores(records, metric_of, cfg.seed, cfg.bootstrap_resamples),
         "groups": summarize_groups(records, metric_of, cfg.seed, cfg.bootstrap_resamples),
+        **({"over_seeds": over_seeds} if over_seeds is not None else {}),
         "summary": _jsonable(summary),
         "runtime": {"wall_s": round(time.perf_counter() - t0, 3), **stats},
     }

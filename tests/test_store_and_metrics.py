@@ -74,3 +74,58 @@ def test_group_tables_keep_natural_order_after_a_json_round_trip():
     )
     ((_, _, rows),) = group_tables(results)
     assert [r[0] for r in rows] == ["4", "8", "10"]
+
+
+def _seed_records(em_by_seed_length):
+    return [
+        {"id": f"seed{s}/{n}/{i}", "groups": {"seed": str(s), "length": str(n)}, "scores": {"em": v}}
+        for (s, n), values in em_by_seed_length.items()
+        for i, v in enumerate(values)
+    ]
+
+
+def test_over_seeds_reports_each_seeds_metric_and_their_median_and_range():
+    from evalkit.metrics import summarize_over_seeds
+
+    mean = {"em": Metric("mean", lambda x: float(np.mean(x)))}
+    records = _seed_records(
+        {
+            (0, 8): [1, 1, 1, 1], (0, 16): [1, 0, 0, 0],
+            (1, 8): [1, 1, 1, 0], (1, 16): [0, 0, 0, 0],
+            (10, 8): [1, 1, 0, 0], (10, 16): [1, 1, 1, 0],
+        }
+    )  # fmt: skip
+    out = summarize_over_seeds(records, mean)
+    assert set(out["groups"]) == {"length"}  # the seed is what is spread over, not a group of its own
+    at16 = out["groups"]["length"]["16"]["em"]
+    assert at16["per_seed"] == {"0": 0.25, "1": 0.0, "10": 0.75}  # natural seed order
+    assert (at16["median"], at16["min"], at16["max"], at16["seeds"]) == (0.25, 0.0, 0.75, 3)
+    assert out["overall"]["em"]["per_seed"] == {"0": 0.625, "1": 0.375, "10": 0.625}
+    assert out["overall"]["em"]["median"] == 0.625
+    one_seed = [r for r in records if r["groups"]["seed"] == "0"]
+    assert summarize_over_seeds(one_seed, mean) is None
+
+
+def test_seed_tables_and_plots_show_the_spread_over_seeds(tmp_path):
+    from evalkit.metrics import summarize_over_seeds
+    from evalkit.reporting import markdown_report, plot_groups, seed_tables
+
+    mean = {"em": Metric("mean", lambda x: float(np.mean(x)))}
+    records = _seed_records({(0, 8): [1, 1], (0, 16): [1, 0], (1, 8): [1, 0], (1, 16): [0, 0]})
+    task = {
+        "status": "ok",
+        "metrics": summarize_scores(records, mean),
+        "groups": summarize_groups(records, mean),
+        "over_seeds": summarize_over_seeds(records, mean),
+    }
+    results = json.loads(json.dumps({"tasks": {"t": task}}))
+    ((title, header, rows),) = seed_tables(results)
+    assert title == "t by length, over 2 seeds"
+    assert header == ["length", "em median [min, max]", "em seed 0 / 1"]
+    assert rows == [["8", "0.75 [0.5, 1]", "1 / 0.5"], ["16", "0.25 [0, 0.5]", "0.5 / 0"], ["all", "0.5 [0.25, 0.75]", "0.75 / 0.25"]]  # fmt: skip
+    assert "## t by length, over 2 seeds" in markdown_report(results)
+    names = sorted(p.name for p in plot_groups(results, tmp_path))
+    assert names == ["t_by_length.png"]  # per-seed lines are drawn there; no separate plot by seed
+    del results["tasks"]["t"]["over_seeds"]
+    assert seed_tables(results) == []
+    assert sorted(p.name for p in plot_groups(results, tmp_path)) == ["t_by_length.png", "t_by_seed.png"]

@@ -13,6 +13,7 @@ from evalkit.reporting import (
     markdown_report,
     metric_rows,
     plot_groups,
+    seed_tables,
     text_table,
 )
 from evalkit.results import write_text_atomic
@@ -20,7 +21,7 @@ from evalkit.results import write_text_atomic
 
 def console(results, run_dir: Path) -> list[Path]:
     print(text_table(HEADER, metric_rows(results)))
-    for title, header, rows in group_tables(results):
+    for title, header, rows in group_tables(results) + seed_tables(results):
         print(f"\n{title}\n{text_table(header, rows)}")
     return []
 
@@ -45,6 +46,6 @@ def html(results, run_dir: Path) -> list[Path]:
 @hookimpl
 def evalkit_register_reporters(register):
     register(Reporter("console", console, "summary table on standard output"))
-    register(Reporter("markdown", markdown, "results.md with per-group tables"))
+    register(Reporter("markdown", markdown, "results.md with per-group and per-seed tables"))
     register(Reporter("plots", plots, "PNG plot of every score against every group key"))
     register(Reporter("html", html, "self-contained report.html (escaped) with the plots"))

@@ -8,6 +8,7 @@ from evalkit.reporting.tables import (
     markdown_report,
     markdown_table,
     metric_rows,
+    seed_tables,
     text_table,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "markdown_table",
     "metric_rows",
     "plot_groups",
+    "seed_tables",
     "text_table",
 ]

@@ -7,11 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from evalkit.metrics.seeds import SEED_GROUP
 from evalkit.reporting.tables import ordered
 
 
 def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """Line plot with CI bands of every score against every group key; returns the PNG paths."""
+    """Line plot of every score against every group key; returns the PNG paths.
+
+    Bands are 95% bootstrap CIs over items, or, for tasks trained with several seeds, the min-max
+    range over seeds around their median, with each seed drawn as a thin line.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -19,27 +24,36 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
     paths = []
     for label, t in results.get("tasks", {}).items():
+        over_seeds = (t.get("over_seeds") or {}).get("groups", {})
         for gkey, values in (t.get("groups") or {}).items():
-            if len(values) < 2:
+            if len(values) < 2 or (over_seeds and gkey == SEED_GROUP):
                 continue
-            values = dict(ordered(values))
+            seeded = gkey in over_seeds
+            values = dict(ordered(over_seeds[gkey] if seeded else values))
             keys = list(values)
             numeric = all(_is_number(k) for k in keys)
             xs = [float(k) for k in keys] if numeric else list(range(len(keys)))
             fig, ax = plt.subplots(figsize=(6, 3.5))
             for score in sorted({s for v in values.values() for s in v}):
                 pts = [(x, v[score]) for x, v in zip(xs, values.values()) if score in v]
-                ax.plot([p[0] for p in pts], [p[1]["value"] for p in pts], marker="o", label=score)
-                ax.fill_between(
-                    [p[0] for p in pts],
-                    [p[1]["ci_low"] for p in pts],
-                    [p[1]["ci_high"] for p in pts],
-                    alpha=0.2,
-                )
+                px = [p[0] for p in pts]
+                if seeded:
+                    (line,) = ax.plot(px, [p[1]["median"] for p in pts], marker="o", label=score)
+                    ax.fill_between(px, [p[1]["min"] for p in pts], [p[1]["max"] for p in pts], alpha=0.2)
+                    for seed in pts[0][1]["per_seed"]:
+                        ys = [p[1]["per_seed"].get(seed, float("nan")) for p in pts]
+                        ax.plot(px, ys, color=line.get_color(), lw=0.7, alpha=0.6, ls="--")
+                    continue
+                ax.plot(px, [p[1]["value"] for p in pts], marker="o", label=score)
+                ax.fill_between(px, [p[1]["ci_low"] for p in pts], [p[1]["ci_high"] for p in pts], alpha=0.2)
+            if seeded:
+                n = next(iter(next(iter(values.values())).values()))["seeds"]
+                ax.set_title(f"{label}: median of {n} seeds (band min-max, dashed per seed)")
+            else:
+                ax.set_title(f"{label}")
             if not numeric:
                 ax.set_xticks(xs, keys, rotation=45, ha="right")
             ax.set_xlabel(gkey)
-            ax.set_title(f"{label}")
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
             fig.tight_layout()

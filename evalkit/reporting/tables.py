@@ -57,6 +57,43 @@ def group_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[
     return out
 
 
+def _spread(s: Mapping[str, Any]) -> str:
+    return f"{_fmt(s['median'])} [{_fmt(s['min'])}, {_fmt(s['max'])}]"
+
+
+def seed_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) per task trained with several seeds and per group key: for each score its
+    median [min, max] over seeds and each seed's value, one row per group value plus an 'all' row."""
+    out = []
+    for label, t in results.get("tasks", {}).items():
+        over = t.get("over_seeds")
+        if not over:
+            continue
+        overall = over["overall"]
+        scores = sorted(overall)
+        seeds = list(next(iter(overall.values()))["per_seed"]) if overall else []
+        header_per_seed = " / ".join(seeds)
+        for gkey, values in over["groups"].items():
+            rows = [
+                [gval]
+                + [
+                    cell
+                    for s in scores
+                    for cell in (
+                        (_spread(v[s]), " / ".join(_fmt(x) for x in v[s]["per_seed"].values()))
+                        if s in v
+                        else ("", "")
+                    )
+                ]
+                for gval, v in [*ordered(values), ("all", overall)]
+            ]
+            header = [gkey] + [
+                h for s in scores for h in (f"{s} median [min, max]", f"{s} seed {header_per_seed}")
+            ]
+            out.append((f"{label} by {gkey}, over {len(seeds)} seeds", header, rows))
+    return out
+
+
 HEADER = ["task", "score", "value", "95% CI", "n"]
 
 
@@ -83,6 +120,6 @@ def markdown_report(results: Mapping[str, Any]) -> str:
         "",
         markdown_table(HEADER, metric_rows(results)),
     ]
-    for title, header, rows in group_tables(results):
+    for title, header, rows in group_tables(results) + seed_tables(results):
         parts += ["", f"## {title}", "", markdown_table(header, rows)]
     return "\n".join(parts) + "\n"

@@ -39,7 +39,7 @@ from evalkit.errors import UserError
 from evalkit.models.config import head_dim
 from evalkit.models.transformer import KEY_CACHE_AXES, KV_AXES, Cache
 from evalkit.runtime.mesh import Rules, logical_to_mesh, shard_batch, state_shardings, use_mesh
-from evalkit.runtime.stats import RuntimeStats
+from evalkit.runtime.stats import RuntimeStats, state_signature
 
 MIN_BUCKET = 16  # smallest prompt / new-token bucket
 FIRST_CHUNK = 8  # decode steps before the first host stop-string check; doubles up to MAX_CHUNK
@@ -239,8 +239,8 @@ class Generator:
         self.batch_size = _round_up(max(1, rows), self._batch_multiple())
         self._graphdef, state = nnx.split(model)
         self._state = self._place_state(state)
-        # Compiled executables live in `stats`; this keeps two models or meshes from sharing them.
-        self._identity = (self._graphdef, self.mesh, self.rules)
+        # Part of every executable's key: only identically shaped models on this mesh share executables.
+        self._identity = (self._graphdef, state_signature(state), self.mesh, self.rules)
 
     # -- placement -------------------------------------------------------------------------------
 

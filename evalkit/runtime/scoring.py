@@ -30,7 +30,7 @@ from evalkit.api.requests import Loglikelihood, LoglikelihoodResult, Loglikeliho
 from evalkit.errors import UserError
 from evalkit.runtime.mesh import Rules, logical_to_mesh, state_shardings, use_mesh
 from evalkit.runtime.packing import Batch, Packer, PackItem
-from evalkit.runtime.stats import RuntimeStats
+from evalkit.runtime.stats import RuntimeStats, state_signature
 
 _ROW_AXES = ("batch", "length")
 _IN_FLIGHT = 4  # batches dispatched but not yet collected
@@ -64,8 +64,8 @@ class Scorer:
             row_multiple=_batch_shards(mesh, self.rules),
         )
         self.graphdef, state = nnx.split(model)
-        # Executables live in the (possibly shared) stats; this keeps other models/meshes from reusing them.
-        self._identity = (self.graphdef, mesh, self.rules)
+        # Part of every executable's key: only identically shaped models on this mesh share executables.
+        self._identity = (self.graphdef, state_signature(state), mesh, self.rules)
         self._state_shardings = state_shardings(state, mesh, self.rules)
         with use_mesh(mesh, self.rules):
             self.state = jax.device_put(state, self._state_shardings)

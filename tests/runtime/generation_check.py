@@ -46,10 +46,10 @@ REQUESTS = [
 ]
 
 
-def make_model() -> Transformer:
+def make_model(seed: int = 0) -> Transformer:
     """The test model with fixed numpy weights (std 0.3, so greedy choices are not near-ties); no compiles."""
     graphdef, state = nnx.split(nnx.eval_shape(lambda: Transformer(MODEL, rngs=nnx.Rngs(0))))
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
 
     def init(path, leaf):
         if "scale" in jax.tree_util.keystr(path):
@@ -65,6 +65,7 @@ def make_generator(
     axis_types: str = "auto",
     tokenizer=TOKENIZER,
     stats: RuntimeStats | None = None,
+    model: Transformer | None = None,
     **runtime,
 ) -> Generator:
     """A Generator over a data x fsdp x tensor mesh with 4-row batches (`stats` holds compiled programs)."""
@@ -76,7 +77,8 @@ def make_generator(
     rt.batch.generate_batch = 4
     for key, value in runtime.items():
         rt[key] = value
-    return Generator(make_model(), mesh, cfg.rules, rt, stats or RuntimeStats(), tokenizer)
+    model = make_model() if model is None else model
+    return Generator(model, mesh, cfg.rules, rt, stats or RuntimeStats(), tokenizer)
 
 
 def tokens_of(generator: Generator) -> list[list[int]]:

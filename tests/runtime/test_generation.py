@@ -174,6 +174,21 @@ def test_too_long_prompt_truncates_left_or_errors(gen):
         strict.generate([Generate("", max_new_tokens=4)])
 
 
+def test_identically_shaped_models_share_executables_but_not_outputs(reference):
+    from evalkit.runtime.stats import clear_shared_executables
+
+    one = jax.devices()[:1]
+    first = make_generator({}, devices=one)
+    assert [list(g.tokens) for g in first.generate(REQUESTS)] == reference
+    other = make_generator({}, devices=one, model=make_model(seed=1))  # same shapes, other weights
+    shared = [list(g.tokens) for g in other.generate(REQUESTS)]
+    assert other.stats.compiles == 0 and other.stats.reused_compiles == first.stats.compiles > 0
+    clear_shared_executables()
+    fresh = make_generator({}, devices=one, model=make_model(seed=1))
+    assert [list(g.tokens) for g in fresh.generate(REQUESTS)] == shared and fresh.stats.compiles > 0
+    assert shared != reference
+
+
 def test_compile_count_does_not_grow_with_requests(gen, reference):
     compiles = gen.stats.compiles
     many = [dataclasses.replace(r, key=f"{r.key}-{i}") for i in range(3) for r in REQUESTS]  # 15 requests

@@ -105,6 +105,32 @@ def test_compile_count_bounded_by_buckets():
     assert max(counts) <= 3, counts
 
 
+def test_identically_shaped_models_share_executables_but_not_results():
+    from evalkit.runtime.stats import clear_shared_executables
+
+    model0, mesh, rules = setup()
+    model1 = create_model(
+        model0.config, mesh, rules, seed=1
+    )  # another probe seed: same shapes, other weights
+    requests = random_requests(30, seed=7)
+
+    def score(model):
+        s = Scorer(model, mesh, rules, runtime_defaults(), RuntimeStats(), TOK)
+        return [r.logprob for r in s.loglikelihood(requests)], s.stats
+
+    first, stats0 = score(model0)
+    second, stats1 = score(model1)
+    assert stats0.compiles >= 1 and stats1.compiles == 0 and stats1.reused_compiles == stats0.compiles
+    clear_shared_executables()
+    fresh, stats_fresh = score(model1)
+    assert stats_fresh.compiles == stats0.compiles and fresh == second  # reuse changes nothing
+    assert max(abs(a - b) for a, b in zip(first, second)) > 1e-3  # the second model's own weights
+    wider_cfg = tiny(vocab_size=301, d_model=32, d_ff=64, num_heads=4, num_kv_heads=2, max_len=MAX_LEN)
+    wider = create_model(wider_cfg, mesh, rules, seed=0)
+    _, stats_other = score(wider)
+    assert stats_other.compiles >= 1 and stats_other.reused_compiles == 0
+
+
 def test_too_long_truncates_or_raises():
     ids = tuple(range(1, 81))  # 80 tokens: 15 over the context of 64
     stats = scorer().stats

@@ -161,7 +161,10 @@ def test_quickstart_runs_end_to_end_in_reduced_form(tmp_path):
     lengths = {"rasp_count": {"8", "16", "20", "24", "32"}, "rasp_copy_repeat": {"8", "16", "20", "24", "32"}}
     for label, want in lengths.items():
         task = results["tasks"][label]
-        assert task["status"] == "ok" and task["num_items"] == 40
+        assert task["status"] == "ok" and task["num_items"] == 80  # 40 test items for each of 2 seeds
         assert set(task["groups"]["length"]) == want
-        assert task["summary"]["probes"]["0"]["steps"] == 20
+        assert {s: p["steps"] for s, p in task["summary"]["probes"].items()} == {"0": 20, "1": 20}
+        spread = task["over_seeds"]["groups"]["length"]["8"]["exact_match"]
+        assert set(spread["per_seed"]) == {"0", "1"} and spread["min"] <= spread["median"] <= spread["max"]
     assert (out / "report.html").exists() and (out / "rasp_count_by_length.png").exists()
+    assert "## rasp_count by length, over 2 seeds" in (out / "results.md").read_text()
