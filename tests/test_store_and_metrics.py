@@ -129,3 +129,25 @@ def test_seed_tables_and_plots_show_the_spread_over_seeds(tmp_path):
     del results["tasks"]["t"]["over_seeds"]
     assert seed_tables(results) == []
     assert sorted(p.name for p in plot_groups(results, tmp_path)) == ["t_by_length.png", "t_by_seed.png"]
+
+
+def test_seed_tables_keep_each_value_under_its_seed_when_a_seed_lacks_a_group(tmp_path):
+    from evalkit.metrics import summarize_over_seeds
+    from evalkit.reporting import plot_groups, seed_tables
+
+    mean = {"em": Metric("mean", lambda x: float(np.mean(x)))}
+    # seed 1 has no items of length 8; seed 2 sorts after seed 1 whatever the JSON order
+    records = _seed_records(
+        {(2, 8): [0, 1], (0, 8): [1, 1], (0, 16): [0, 0], (1, 16): [1, 1], (2, 16): [1, 0]}
+    )
+    task = {"groups": summarize_groups(records, mean), "over_seeds": summarize_over_seeds(records, mean)}
+    results = json.loads(json.dumps({"tasks": {"t": task}}))
+    ((_, header, rows),) = seed_tables(results)
+    assert header[2] == "em seed 0 / 1 / 2"
+    assert rows[0] == ["8", "0.75 [0.5, 1]", "1 / – / 0.5"]
+    assert rows[1] == ["16", "0.5 [0, 1]", "0 / 1 / 0.5"]
+    assert [p.name for p in plot_groups(results, tmp_path)] == ["t_by_length.png"]
+    only_seeds = [{**r, "groups": {"seed": r["groups"]["seed"]}} for r in records]
+    results = {"tasks": {"t": {"over_seeds": summarize_over_seeds(only_seeds, mean)}}}
+    ((title, header, rows),) = seed_tables(results)  # no other group: the overall row alone
+    assert title == "t, over 3 seeds" and [r[0] for r in rows] == ["all"]

@@ -76,3 +76,10 @@ def summarize_over_seeds(records: Sequence[Record], metrics: Mapping[str, Metric
             for gkey, vals in sorted(by_group.items())
         },
     }
+
+
+def seeds_in(over_seeds: Mapping[str, Any]) -> list[str]:
+    """Every seed that appears anywhere in a :func:`summarize_over_seeds` result, in natural order."""
+    spreads = [*over_seeds["overall"].values()]
+    spreads += [sp for values in over_seeds["groups"].values() for v in values.values() for sp in v.values()]
+    return sorted({seed for sp in spreads for seed in sp["per_seed"]}, key=natural_key)

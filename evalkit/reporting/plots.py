@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from evalkit.metrics.seeds import SEED_GROUP
+from evalkit.metrics.seeds import SEED_GROUP, seeds_in
 from evalkit.reporting.tables import ordered
 
 
@@ -24,6 +24,7 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
     paths = []
     for label, t in results.get("tasks", {}).items():
+        seeds = seeds_in(t["over_seeds"]) if t.get("over_seeds") else []
         over_seeds = (t.get("over_seeds") or {}).get("groups", {})
         for gkey, values in (t.get("groups") or {}).items():
             if len(values) < 2 or (over_seeds and gkey == SEED_GROUP):
@@ -40,15 +41,14 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
                 if seeded:
                     (line,) = ax.plot(px, [p[1]["median"] for p in pts], marker="o", label=score)
                     ax.fill_between(px, [p[1]["min"] for p in pts], [p[1]["max"] for p in pts], alpha=0.2)
-                    for seed in pts[0][1]["per_seed"]:
+                    for seed in seeds:
                         ys = [p[1]["per_seed"].get(seed, float("nan")) for p in pts]
                         ax.plot(px, ys, color=line.get_color(), lw=0.7, alpha=0.6, ls="--")
                     continue
                 ax.plot(px, [p[1]["value"] for p in pts], marker="o", label=score)
                 ax.fill_between(px, [p[1]["ci_low"] for p in pts], [p[1]["ci_high"] for p in pts], alpha=0.2)
             if seeded:
-                n = next(iter(next(iter(values.values())).values()))["seeds"]
-                ax.set_title(f"{label}: median of {n} seeds (band min-max, dashed per seed)")
+                ax.set_title(f"{label}: median of {len(seeds)} seeds (band min-max, dashed per seed)")
             else:
                 ax.set_title(f"{label}")
             if not numeric:

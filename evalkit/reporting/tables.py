@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from evalkit.metrics.aggregate import natural_key
+from evalkit.metrics.seeds import seeds_in
 
 
 def ordered(values: Mapping[str, Any]) -> list[tuple[str, Any]]:
@@ -61,36 +62,38 @@ def _spread(s: Mapping[str, Any]) -> str:
     return f"{_fmt(s['median'])} [{_fmt(s['min'])}, {_fmt(s['max'])}]"
 
 
+def _seed_cells(v: Mapping[str, Any], scores: list[str], seeds: list[str]) -> list[str]:
+    """Per score: 'median [min, max]' and the seeds' values in order ('–' for a seed without one)."""
+    row = []
+    for s in scores:
+        if s not in v:
+            row += ["", ""]
+            continue
+        per_seed = v[s]["per_seed"]
+        row += [_spread(v[s]), " / ".join(_fmt(per_seed[k]) if k in per_seed else "–" for k in seeds)]
+    return row
+
+
 def seed_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per task trained with several seeds and per group key: for each score its
-    median [min, max] over seeds and each seed's value, one row per group value plus an 'all' row."""
+    median [min, max] over seeds and each seed's value (blank where a seed has none), one row per
+    group value plus an 'all' row."""
     out = []
     for label, t in results.get("tasks", {}).items():
         over = t.get("over_seeds")
         if not over:
             continue
-        overall = over["overall"]
-        scores = sorted(overall)
-        seeds = list(next(iter(overall.values()))["per_seed"]) if overall else []
-        header_per_seed = " / ".join(seeds)
-        for gkey, values in over["groups"].items():
+        seeds = seeds_in(over)
+        scores = sorted(over["overall"])
+        header = [h for s in scores for h in (f"{s} median [min, max]", f"{s} seed {' / '.join(seeds)}")]
+        groups = over["groups"] or {"": {}}  # a task without other groups still gets its overall row
+        for gkey, values in groups.items():
             rows = [
-                [gval]
-                + [
-                    cell
-                    for s in scores
-                    for cell in (
-                        (_spread(v[s]), " / ".join(_fmt(x) for x in v[s]["per_seed"].values()))
-                        if s in v
-                        else ("", "")
-                    )
-                ]
-                for gval, v in [*ordered(values), ("all", overall)]
+                [gval, *_seed_cells(v, scores, seeds)]
+                for gval, v in [*ordered(values), ("all", over["overall"])]
             ]
-            header = [gkey] + [
-                h for s in scores for h in (f"{s} median [min, max]", f"{s} seed {header_per_seed}")
-            ]
-            out.append((f"{label} by {gkey}, over {len(seeds)} seeds", header, rows))
+            title = f"{label} by {gkey}" if gkey else label
+            out.append((f"{title}, over {len(seeds)} seeds", [gkey, *header], rows))
     return out
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import jax
+import numpy as np
 
 SHARED_EXECUTABLES = 64  # how many compiled executables the process keeps for reuse across handles
 _shared: collections.OrderedDict[Hashable, Callable] = collections.OrderedDict()
@@ -22,9 +23,21 @@ _shared_lock = threading.Lock()
 
 
 def state_signature(state: Any) -> Hashable:
-    """What of a model state an executable depends on: its tree structure and each leaf's shape and dtype."""
+    """What of a model state an executable depends on: its tree structure and each leaf's abstract value
+    (shape, dtype, weak type)."""
     leaves, treedef = jax.tree.flatten(state)
-    return treedef, tuple((tuple(x.shape), str(x.dtype)) for x in leaves)
+    return treedef, tuple(jax.typeof(x) if isinstance(x, jax.Array) else _abstract(x) for x in leaves)
+
+
+def _abstract(x: Any) -> Hashable:
+    x = np.asarray(x)
+    return tuple(x.shape), str(x.dtype)
+
+
+def _jax_settings() -> Hashable:
+    """Global settings that change what jax traces (jit's own cache keys on them too)."""
+    c = jax.config
+    return (c.jax_enable_x64, c.jax_default_matmul_precision, c.jax_numpy_dtype_promotion)
 
 
 def _shared_get(key: Hashable) -> Callable | None:
@@ -69,6 +82,7 @@ class RuntimeStats:
         it is also looked up among the executables other handles compiled. Every compilation is counted
         and timed here, so the count is exact and bounded by the shapes used.
         """
+        key = (key, _jax_settings())
         if key not in self._compiled:
             exe = _shared_get(key)
             if exe is not None:
