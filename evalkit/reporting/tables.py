@@ -76,7 +76,7 @@ def _seed_cells(v: Mapping[str, Any], scores: list[str], seeds: list[str]) -> li
 
 def seed_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """(title, header, rows) per task trained with several seeds and per group key: for each score its
-    median [min, max] over seeds and each seed's value (blank where a seed has none), one row per
+    median [min, max] over seeds and each seed's value ('–' where a seed has none), one row per
     group value plus an 'all' row."""
     out = []
     for label, t in results.get("tasks", {}).items():
