@@ -24,8 +24,8 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
 
     paths = []
     for label, t in results.get("tasks", {}).items():
-        seeds = seeds_in(t["over_seeds"]) if t.get("over_seeds") else []
-        over_seeds = (t.get("over_seeds") or {}).get("groups", {})
+        over = t.get("over_seeds")
+        seeds, over_seeds = (seeds_in(over), over["groups"]) if over else ([], {})
         for gkey, values in (t.get("groups") or {}).items():
             if len(values) < 2 or (over_seeds and gkey == SEED_GROUP):
                 continue

@@ -5,6 +5,7 @@ blocks above its mmap threshold (128 KiB at first, rising to at most 32 MiB) wit
 unmaps them on free, so every call faults all those pages back in, zero-filled by the kernel. For a
 small model that is a large share of a step (quickstart probe training: ~26 -> ~19 ms per step).
 Raising glibc's mmap and trim thresholds makes freed blocks stay in the heap for the next call.
+(glibc still unmaps a worker thread's 64 MiB heap once it is wholly free; docs/runtime.md.)
 """
 
 from __future__ import annotations
