@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 import evalkit
 from evalkit import probes
 from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task
+from evalkit.api.handle_stats import add_stats, stats_since
 from evalkit.api.requests import to_json
 from evalkit.data import load_examples
 from evalkit.metrics import summarize_groups, summarize_over_seeds, summarize_scores
@@ -151,11 +152,11 @@ def run_task(
             if seed_todo:
                 probe = probes.probe_handle(result, cfg, entry, seed)
                 evaluate_items(entry, seed_todo, probe, cfg, commit)
-                stats = _add_stats(stats, probe.stats())
+                stats = add_stats(stats, _jsonable(probe.stats()))
     else:
         before = handle.stats()
         evaluate_items(entry, todo, handle, cfg, commit)
-        stats = _stats_delta(before, handle.stats())
+        stats = stats_since(_jsonable(before), _jsonable(handle.stats()))
     bar.close()
     if writer:
         store.compact()
@@ -246,29 +247,6 @@ def _check_record(entry: TaskEntry, rec: Record) -> Record:
 def _metric_table(task: Task, records: Iterable[Record], metrics) -> dict[str, Any]:
     names = {k for rec in records for k in rec.get("scores", {})}
     return {name: metrics.get(task.metrics.get(name, "mean")) for name in names}
-
-
-def _add_stats(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
-    out = dict(total)
-    for key, value in _jsonable(more).items():
-        if isinstance(value, int | float) and not isinstance(value, bool) and key.endswith(_COUNTERS):
-            out[key] = out.get(key, 0) + value
-        else:
-            out.setdefault(key, value)
-    return out
-
-
-_COUNTERS = ("_count", "_s", "_tokens", "compiles")
-
-
-def _stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    out = {}
-    for key, value in after.items():
-        if key.endswith(_COUNTERS) and isinstance(value, int | float):
-            out[key] = value - before.get(key, 0)
-        else:
-            out[key] = value
-    return _jsonable(out)
 
 
 def _jsonable(obj: Any) -> Any:

@@ -85,8 +85,8 @@ class FlaxModelHandle:
         return {
             **self.runtime_stats.as_dict(),
             "device_kind": jax.devices()[0].device_kind,
-            "device_count": jax.device_count(),
-            "process_count": jax.process_count(),
+            "devices": jax.device_count(),
+            "processes": jax.process_count(),
         }
 
 

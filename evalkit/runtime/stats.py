@@ -17,6 +17,8 @@ from typing import Any
 import jax
 import numpy as np
 
+from evalkit.api.handle_stats import with_rates
+
 SHARED_EXECUTABLES = 64  # how many compiled executables the process keeps for reuse across handles
 _shared: collections.OrderedDict[Hashable, Callable] = collections.OrderedDict()
 _shared_lock = threading.Lock()
@@ -97,19 +99,16 @@ class RuntimeStats:
         return self._compiled[key]
 
     def as_dict(self) -> dict[str, Any]:
-        padding = 1.0 - self.real_tokens / self.padded_tokens if self.padded_tokens else 0.0
-        return {
+        """The counters (times rounded to ms) and the rates derived from them (`handle_stats`)."""
+        counters = {
             "compiles": self.compiles,
             "reused_compiles": self.reused_compiles,
-            "compile_s": round(self.compile_s, 3),
-            "device_s": round(self.device_s, 3),
+            "compile_s": self.compile_s,
+            "device_s": self.device_s,
             "real_tokens": self.real_tokens,
             "padded_tokens": self.padded_tokens,
-            "padding_fraction": round(padding, 4),
-            "tokens_per_s": round(self.real_tokens / self.device_s, 1) if self.device_s else 0.0,
             "new_tokens": self.new_tokens,
-            "new_tokens_per_s": round(self.new_tokens / self.device_s, 1)
-            if self.device_s and self.new_tokens
-            else 0.0,
             "truncated_count": self.truncated_count,
         }
+        out = with_rates(counters)
+        return out | {"compile_s": round(self.compile_s, 3), "device_s": round(self.device_s, 3)}

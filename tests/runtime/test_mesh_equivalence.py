@@ -42,7 +42,7 @@ def score(mesh_shape, distributed=None, axis_types="auto"):
     return {
         "logprob": [r.logprob for r in ll], "greedy": [r.is_greedy for r in ll],
         "truncated": [r.truncated for r in ll],
-        "devices": handle.stats()["device_count"], "processes": handle.stats()["process_count"],
+        "devices": handle.stats()["devices"], "processes": handle.stats()["processes"],
     }
 """
 

@@ -190,7 +190,7 @@ def test_flax_handle_scores_generates_and_reports(monkeypatch):
     monkeypatch.setattr(generation, "Generator", FakeGenerator)
     assert handle.generate([Generate("ab", max_new_tokens=1)])[0].text == "x"
     stats = handle.stats()
-    assert stats["compiles"] == 1 and stats["process_count"] == 1 and stats["device_count"] >= 1
+    assert stats["compiles"] == 1 and stats["processes"] == 1 and stats["devices"] >= 1
     assert "device_kind" in stats and stats["real_tokens"] == 2
 
     bad = flax_model_config()

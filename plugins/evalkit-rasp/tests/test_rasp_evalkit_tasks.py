@@ -166,5 +166,8 @@ def test_quickstart_runs_end_to_end_in_reduced_form(tmp_path):
         assert {s: p["steps"] for s, p in task["summary"]["probes"].items()} == {"0": 20, "1": 20}
         spread = task["over_seeds"]["groups"]["length"]["8"]["exact_match"]
         assert set(spread["per_seed"]) == {"0", "1"} and spread["min"] <= spread["median"] <= spread["max"]
+        rt = task["runtime"]  # both seeds' engine counters added up, rates derived from the totals
+        assert rt["devices"] == 1 and rt["processes"] == 1 and rt["compiles"] + rt["reused_compiles"] >= 2
+        assert rt["new_tokens_per_s"] == pytest.approx(rt["new_tokens"] / rt["device_s"], rel=1e-3)
     assert (out / "report.html").exists() and (out / "rasp_count_by_length.png").exists()
     assert "## rasp_count by length, over 2 seeds" in (out / "results.md").read_text()
