@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     train = sub.add_parser(
         "train",
         help="train the probe models of a config's tasks without evaluating",
-        description="Train (or reuse) every probe model the config's tasks ask for.",
+        description=(
+            "Train (or reuse) every probe model the config's tasks ask for; `evalkit run` with the same "
+            "config then reuses them. Override any key with --config.KEY.SUBKEY=VALUE."
+        ),
     )
     train.add_argument("config", help="path/to/config.py[:arg]")
 

@@ -80,9 +80,10 @@ def iter_probe_seeds(entry: TaskEntry) -> Iterator[int]:
 def training_summary(result: Any) -> dict[str, Any]:
     """What results.json records about one probe's training."""
     last = result.history[-1] if result.history else {}
+    loss, tokens_per_s = last.get("loss"), getattr(result, "tokens_per_s", None)
     return {
         "steps": int(result.step),
         "reused": bool(getattr(result, "reused", False)),
-        "final_loss": last.get("loss"),
-        "tokens_per_s": getattr(result, "tokens_per_s", None),
+        "final_loss": None if loss is None else round(float(loss), 6),
+        "tokens_per_s": None if tokens_per_s is None else round(float(tokens_per_s), 1),
     }
