@@ -39,6 +39,8 @@ LEARNING_RATES = {"add_hints_reverse": 1e-3}  # the others: 3e-3
 
 
 def get_config(arg: str | None = None) -> ConfigDict:
+    if arg not in (None, "", "test"):
+        raise ValueError(f"unknown argument {arg!r}; use configs/quickstart.py or configs/quickstart.py:test")
     test = arg == "test"
     c = ConfigDict()
     c.name = "quickstart"

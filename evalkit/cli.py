@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from evalkit.errors import UserError
 
@@ -145,11 +144,13 @@ def cmd_train(host, spec: str, overrides: dict[str, str]) -> int:
     from evalkit import probes
     from evalkit.config import load_config_file
     from evalkit.resolve import resolve_run
+    from evalkit.results import writable_dir
 
     resolved = resolve_run(load_config_file(spec), overrides, host)
     entries = [e for e in resolved.tasks if e.task.trains_probes]
     if not entries:
         raise UserError("none of the config's tasks trains probe models; use `evalkit run` to evaluate them")
+    writable_dir(resolved.config.output_dir, "--config.output_dir")
     for entry in entries:
         for seed in probes.iter_probe_seeds(entry):
             result = probes.train_task_probe(entry, seed, resolved.config)
@@ -159,10 +160,11 @@ def cmd_train(host, spec: str, overrides: dict[str, str]) -> int:
 
 def run_resolved(host, resolved) -> int:
     """Prepare data, load the model, evaluate, report. Returns the exit status."""
+    from evalkit.results import writable_dir
     from evalkit.runner import execute, prepare_data
 
     cfg = resolved.config
-    run_dir = Path(cfg.output_dir)
+    run_dir = writable_dir(cfg.output_dir, "--config.output_dir")
     reporters = [host.registry("reporters").get(name) for name in cfg.reporters]
     examples = prepare_data(resolved)
     try:
@@ -173,7 +175,6 @@ def run_resolved(host, resolved) -> int:
         raise UserError(
             f"model {cfg.model.name!r} failed to load ({type(exc).__name__}: {exc}); check config.model"
         ) from exc
-    run_dir.mkdir(parents=True, exist_ok=True)
     results = execute(resolved, host, examples, handle)
     from evalkit.runner import process_index
 

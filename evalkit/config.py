@@ -22,6 +22,8 @@ from ml_collections.config_dict import placeholder
 from evalkit.errors import UserError
 from evalkit.results.schema import stable_hash
 
+TOO_LONG = ("truncate", "error")  # what runtime.too_long may say
+
 RUN_KEYS = (
     "output_dir",
     "data_dir",
@@ -76,7 +78,7 @@ def runtime_defaults() -> ConfigDict:
         }
     )
     c.batch = ConfigDict({"max_tokens": 16384, "max_rows": 64, "num_buckets": 4, "generate_batch": 32})
-    c.too_long = "truncate"  # inputs longer than the model's context: 'truncate' (left) or 'error'
+    c.too_long = TOO_LONG[0]  # inputs longer than the model's context: 'truncate' (left) or 'error'
     return c
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.metadata
+import re
 from collections.abc import Mapping
 
 from ml_collections import ConfigDict
@@ -11,6 +12,7 @@ from ml_collections import ConfigDict
 from evalkit.api import ModelSpec, Task
 from evalkit.config import (
     RUN_KEYS,
+    TOO_LONG,
     _unknown_key_message,
     apply_overrides,
     config_hash,
@@ -74,6 +76,11 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     task_cfgs = ConfigDict()
     task_objs: dict[str, Task] = {}
     for label, task_user in (user_dict.get("tasks") or {}).items():
+        if not _LABEL.fullmatch(label):  # labels name the task's files and folders
+            raise UserError(
+                f"task label {label!r} cannot name files; use letters, digits, '_', '-' and '.' "
+                "(and choose the registered task with tasks.<label>.task)"
+            )
         task_user = dict(task_user or {})
         task_name = task_user.get("task", label)
         task: Task = tasks.get(task_name)
@@ -88,6 +95,8 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     cfg.tasks = task_cfgs
 
     apply_overrides(cfg, {k: v for k, v in overrides.items()})
+    _check_required_plugins(cfg.required_plugins, host)  # again: an override may have added some
+    _check_run_settings(cfg)
     for label, task in task_objs.items():
         try:
             task.validate_config(cfg.tasks[label])
@@ -123,12 +132,31 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     )
 
 
+def _check_run_settings(cfg: ConfigDict) -> None:
+    """Settings that would otherwise fail only once work has started."""
+    if not str(cfg.output_dir).strip():
+        raise UserError("output_dir is empty; set --config.output_dir to the folder results should go to")
+    if cfg.runtime.too_long not in TOO_LONG:
+        raise UserError(
+            f"runtime.too_long={cfg.runtime.too_long!r} must be one of {', '.join(map(repr, TOO_LONG))}"
+        )
+
+
+_LABEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def _check_probe_config(label: str, task: Task, tcfg: ConfigDict) -> None:
     """Every probe's training config is checked before any probe trains (one bad task stops the run)."""
+    from evalkit.models.config import validate_model_config
     from evalkit.train.config import check_fits  # no jax import: resolving stays quick
 
     try:
-        check_fits(task.probe_model_config(tcfg), tcfg.probe.train)
+        model_cfg = task.probe_model_config(tcfg)
+        try:
+            validate_model_config(model_cfg)
+        except ValueError as exc:
+            raise UserError(f"model: {exc}") from exc
+        check_fits(model_cfg, tcfg.probe.train)
     except UserError as exc:
         raise UserError(f"tasks.{label}.probe: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 - a probe section the task built wrongly

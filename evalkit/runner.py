@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 import evalkit
 from evalkit import probes
-from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task
+from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task, UserError
 from evalkit.api.handle_stats import add_stats, stats_since
 from evalkit.api.requests import to_json
 from evalkit.data import load_examples
@@ -58,6 +58,8 @@ def execute(
     for entry in run.tasks:
         try:
             summary = run_task(entry, examples[entry.label], handle, run_dir, cfg, metrics, writer, host)
+        except UserError:  # a config problem found mid-run: stop with its one sentence (exit 2)
+            raise
         except Exception as exc:  # noqa: BLE001 - a failing task must not stop the others
             summary = _task_header(entry, host) | {
                 "status": "failed",

@@ -1,6 +1,7 @@
 """`evalkit run` end to end with an installed task plugin: results, bad input, failures, kill and resume."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -193,6 +194,39 @@ def test_failing_task_is_recorded_and_others_finish(tmp_path, toy):
     assert data["tasks"]["toy_reverse"]["status"] == "failed"
     assert "toy failure on purpose" in data["tasks"]["toy_reverse"]["error"]
     assert data["tasks"]["toy_choice"]["status"] == "ok"
+
+
+def test_a_config_problem_found_mid_run_stops_it_with_exit_2(tmp_path, toy):
+    cfg = str(write_config(tmp_path))
+    res = run_cli(["run", cfg, "--config.tasks.toy_reverse.user_error=true"], pythonpath=toy)
+    one_line_error(res, "tasks.toy_reverse.user_error is set; set it to False")
+    assert not (tmp_path / "run" / "results.json").exists()  # not recorded as a failed task
+
+
+def test_unusable_output_dir_and_run_settings_stop_before_any_work(tmp_path, toy):
+    cfg = str(write_config(tmp_path))
+    (tmp_path / "afile").write_text("")
+    for override, needle in [
+        (f"--config.output_dir={tmp_path / 'afile'}", "cannot be created (File exists)"),
+        (f"--config.output_dir={tmp_path / 'afile' / 'sub'}", "set --config.output_dir to a writable folder"),
+        ("--config.output_dir=", "output_dir is empty"),
+        ("--config.runtime.too_long=bogus", "runtime.too_long='bogus' must be one of 'truncate', 'error'"),
+        ("--config.required_plugins=('evalkit-nlp',)", "missing required plugins: evalkit-nlp"),
+    ]:
+        one_line_error(run_cli(["run", cfg, override], pythonpath=toy), needle)
+    assert not (tmp_path / "data").exists()  # stopped before any data was built
+    bad_label = tmp_path / "label.py"
+    bad_label.write_text(Path(cfg).read_text().replace('"toy_choice": ConfigDict()', '"a/b": ConfigDict()'))
+    one_line_error(run_cli(["run", str(bad_label)], pythonpath=toy), "task label 'a/b' cannot name files")
+
+
+def test_output_files_follow_the_umask(tmp_path, toy):
+    from evalkit.results import write_text_atomic
+
+    write_text_atomic(tmp_path / "x.txt", "x")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_missing_config_file(tmp_path):

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from evalkit.errors import UserError
+
 
 @runtime_checkable
 class Tokenizer(Protocol):
@@ -200,6 +202,19 @@ class HFTokenizer:
 
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
+
+
+def checked_ids(value: Sequence[int], vocab_size: int, what: str) -> list[int]:
+    """Token ids of a request as ints, or UserError when one lies outside the model's vocabulary
+    (an out-of-range id would otherwise be read as some other row of the embedding table)."""
+    ids = [int(t) for t in value]
+    bad = next((t for t in ids if not 0 <= t < vocab_size), None)
+    if bad is not None:
+        raise UserError(
+            f"a request's {what} has token id {bad}, outside the model's vocabulary (0..{vocab_size - 1}); "
+            "send ids the model's tokenizer produces"
+        )
+    return ids
 
 
 def load_tokenizer(spec: str) -> Tokenizer:

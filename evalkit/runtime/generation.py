@@ -37,6 +37,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 from evalkit.api.requests import Generate, Generation
 from evalkit.errors import UserError
 from evalkit.models.config import head_dim
+from evalkit.models.tokenizers import checked_ids
 from evalkit.models.transformer import KEY_CACHE_AXES, KV_AXES, Cache
 from evalkit.runtime.mesh import Rules, logical_to_mesh, shard_batch, state_shardings, use_mesh
 from evalkit.runtime.stats import RuntimeStats, state_signature
@@ -228,6 +229,7 @@ class Generator:
     ):
         self.mesh, self.rules, self.stats, self.tokenizer = mesh, tuple(rules), stats, tokenizer
         self.max_len = int(model.config.max_len)
+        self.vocab_size = int(model.config.vocab_size)
         self.num_layers = int(model.config.num_layers)
         self._kv_shape = (int(model.config.num_kv_heads), head_dim(model.config))
         self.too_long = _runtime_value(runtime_cfg, "too_long", "truncate")
@@ -325,7 +327,7 @@ class Generator:
             if self.tokenizer is None:
                 raise UserError(f"a text {what} needs a tokenizer; configure the model's tokenizer")
             return list(self.tokenizer.encode(value))
-        return [int(t) for t in value]
+        return checked_ids(value, self.vocab_size, what)
 
     def _prepare(self, index: int, request: Generate) -> _Item:
         """Tokenises one request and fits it in max_len: the prompt keeps its last max_len - max_new

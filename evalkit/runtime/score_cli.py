@@ -18,8 +18,10 @@ from typing import Any
 from ml_collections import ConfigDict
 
 from evalkit.errors import UserError
+from evalkit.results import writable_dir
 
 FIELDS = ("id", "context", "continuation")
+LINE = "_line"  # where read_requests keeps each row's line number (for later messages)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -45,7 +47,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def read_requests(path: str | Path) -> list[dict[str, Any]]:
-    """Parse and check the requests file; a UserError names the file, line and fix."""
+    """Parse and check the requests file; a UserError names the file, line and fix. Each row keeps its
+    line number under ``LINE``."""
     path = Path(path)
     if not path.is_file():
         raise UserError(
@@ -81,7 +84,7 @@ def read_requests(path: str | Path) -> list[dict[str, Any]]:
                 )
                 if not ok:
                     raise UserError(f"{path} line {n}: {field} must be a string or a list of token ids")
-            rows.append(row)
+            rows.append({**row, LINE: n})
     return rows
 
 
@@ -125,15 +128,25 @@ def model_and_runtime(
 def run(args: argparse.Namespace, overrides: dict[str, str] | None = None) -> int:
     """Score every request of ``args.requests`` and write ``args.out``; returns the exit status."""
     rows = read_requests(args.requests)
+    writable_dir(Path(args.out).parent, "the folder of --out")
     model_cfg, runtime = model_and_runtime(args.model, dict(overrides or {}), args.batch_tokens)
 
     import jax
 
     from evalkit.api.requests import Loglikelihood
+    from evalkit.models.tokenizers import checked_ids
     from evalkit.results import write_text_atomic
     from evalkit.runtime.handle import load_flax_model
 
     handle = load_flax_model(model_cfg, runtime)
+    vocab_size = int(handle.model.config.vocab_size)
+    for r in rows:
+        for field in FIELDS[1:]:
+            if not isinstance(r[field], str):
+                try:
+                    checked_ids(r[field], vocab_size, field)
+                except UserError as exc:
+                    raise UserError(f"{args.requests} line {r[LINE]}: {exc}") from exc
     results = handle.loglikelihood([Loglikelihood(r["context"], r["continuation"]) for r in rows])
     lines = [
         json.dumps(
@@ -145,5 +158,6 @@ def run(args: argparse.Namespace, overrides: dict[str, str] | None = None) -> in
         write_text_atomic(args.out, "".join(line + "\n" for line in lines))
         truncated = sum(1 for res in results if res.truncated)
         note = f" ({truncated} left-truncated to fit the context)" if truncated else ""
-        print(f"scored {len(rows)} requests{note} -> {args.out}", file=sys.stderr)
+        plural = "" if len(rows) == 1 else "s"
+        print(f"scored {len(rows)} request{plural}{note} -> {args.out}", file=sys.stderr)
     return 0

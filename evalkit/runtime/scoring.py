@@ -28,6 +28,7 @@ from jax.sharding import NamedSharding
 
 from evalkit.api.requests import Loglikelihood, LoglikelihoodResult, LoglikelihoodRolling, RollingResult
 from evalkit.errors import UserError
+from evalkit.models.tokenizers import checked_ids
 from evalkit.runtime.mesh import Rules, logical_to_mesh, state_shardings, use_mesh
 from evalkit.runtime.packing import Batch, Packer, PackItem
 from evalkit.runtime.stats import RuntimeStats, state_signature
@@ -52,6 +53,7 @@ class Scorer:
         self.tokenizer = tokenizer
         self.stats = stats if stats is not None else RuntimeStats()
         self.max_len = int(model.config.max_len)
+        self.vocab_size = int(model.config.vocab_size)
         self.too_long = str(runtime_cfg.get("too_long", "truncate"))
         if self.too_long not in ("truncate", "error"):
             raise UserError(f"--config.runtime.too_long={self.too_long!r} must be 'truncate' or 'error'")
@@ -110,7 +112,7 @@ class Scorer:
 
     def _ids(self, value: str | Sequence[int], field: str) -> list[int]:
         if not isinstance(value, str):
-            return [int(t) for t in value]
+            return checked_ids(value, self.vocab_size, field)
         if self.tokenizer is None:
             raise UserError(
                 f"a text request {field} needs a tokenizer; set model.tokenizer or send token ids"

@@ -85,3 +85,22 @@ def test_missing_file_wrong_model_kind_and_bad_override(tmp_path):
         99,
         1,
     )
+
+
+def test_token_ids_outside_the_vocabulary_and_an_unwritable_out(tmp_path):
+    config = tmp_path / "model.py"
+    config.write_text(CONFIG, encoding="utf-8")
+    ok = '{"id": 1, "context": [1, 2], "continuation": [3]}'
+    requests = write_lines(
+        tmp_path / "in.jsonl", [ok, '{"id": 2, "context": [1, 99999], "continuation": [3]}']
+    )
+    args = parse(["--model", str(config), "--requests", str(requests), "--out", str(tmp_path / "o.jsonl")])
+    with pytest.raises(UserError, match="in.jsonl line 2: a request's context has token id 99999, outside"):
+        args.func(args, {})
+    assert not (tmp_path / "o.jsonl").exists()
+    (tmp_path / "afile").write_text("")
+    args = parse(
+        ["--model", str(config), "--requests", str(requests), "--out", str(tmp_path / "afile" / "o")]
+    )
+    with pytest.raises(UserError, match="the folder of --out"):
+        args.func(args, {})

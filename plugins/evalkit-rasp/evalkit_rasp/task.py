@@ -148,6 +148,13 @@ class RaspTask(Task):
             raise UserError(
                 f"{where}.probe.train.context_len must be <= probe.model.max_len ({model.max_len})"
             )
+        prompt, answer = spec.make_example(rng, hi)
+        train_need = len(prompt) + len(answer)
+        if config.probe.train.context_len < train_need:
+            raise UserError(
+                f"{where}.probe.train.context_len={config.probe.train.context_len} is shorter than the longest "
+                f"training example ({train_need} tokens at length {hi}); raise it to at least {train_need}"
+            )
         if config.hint_window and spec.hints_used is None:
             raise UserError(
                 f"{where}.hint_window only applies to formats with index hints "

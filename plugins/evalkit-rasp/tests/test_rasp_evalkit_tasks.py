@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from evalkit_rasp.task import TASKS, RaspTask, length_generalization_summary
 
-from evalkit.api import Generation
+from evalkit.api import Generation, UserError
 from evalkit.testing import run_cli
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -136,6 +136,14 @@ def test_bad_input_is_refused_before_training(tmp_path):
     )
     assert res.returncode == 2 and "tasks.rasp_count.probe: train position_range=4096 exceeds" in res.stderr
     assert "Traceback" not in res.stderr
+    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.train.context_len=8"])
+    assert res.returncode == 2 and "context_len=8 is shorter than the longest training example" in res.stderr
+    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.model.position=fire"])
+    assert (
+        res.returncode == 2
+        and "tasks.rasp_count.probe: model: Model config field position='fire'" in res.stderr
+    )
+    assert "Traceback" not in res.stderr
     assert not (tmp_path / "run" / "probes").exists()
 
 
@@ -171,3 +179,13 @@ def test_quickstart_runs_end_to_end_in_reduced_form(tmp_path):
         assert rt["new_tokens_per_s"] == pytest.approx(rt["new_tokens"] / rt["device_s"], rel=1e-3)
     assert (out / "report.html").exists() and (out / "rasp_count_by_length.png").exists()
     assert "## rasp_count by length, over 2 seeds" in (out / "results.md").read_text()
+
+
+def test_shipped_configs_refuse_arguments_they_do_not_know():
+    from evalkit.config import load_config_file
+
+    assert load_config_file(str(ROOT / "configs" / "quickstart.py") + ":test").output_dir.endswith("-test")
+    with pytest.raises(UserError, match="unknown argument 'tset'"):
+        load_config_file(str(ROOT / "configs" / "quickstart.py") + ":tset")
+    with pytest.raises(UserError, match="unknown switch"):
+        load_config_file(str(ROOT / "configs" / "rasp_paper.py") + ":positon=rope")

@@ -17,7 +17,9 @@ class Reverse(Task):
     description = "reverse a random lowercase string"
 
     def default_config(self):
-        return ConfigDict({"seed": 0, "num_items": 40, "lengths": (3, 5, 8), "fail": False})
+        return ConfigDict(
+            {"seed": 0, "num_items": 40, "lengths": (3, 5, 8), "fail": False, "user_error": False}
+        )
 
     def validate_config(self, config):
         if config.num_items < 0:
@@ -33,6 +35,8 @@ class Reverse(Task):
     def requests(self, example, config):
         if config.fail:
             raise RuntimeError("toy failure on purpose")
+        if config.get("user_error"):  # a config problem that only shows once the task runs
+            raise UserError("tasks.toy_reverse.user_error is set; set it to False")
         return [Generate(f"reverse:\n{example['text']}\n", until=("\n",), max_new_tokens=32)]
 
     def score(self, example, responses, config):
