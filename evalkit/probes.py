@@ -14,6 +14,7 @@ from typing import Any
 from ml_collections import ConfigDict
 
 from evalkit.api import Example, ModelHandle, UserError
+from evalkit.metrics.items import SEED_GROUP, seed_item_id
 from evalkit.resolve import TaskEntry
 
 
@@ -24,7 +25,7 @@ def probe_root(cfg: ConfigDict, entry: TaskEntry) -> Path:
 def seed_examples(examples: list[Example], seed: int) -> list[Example]:
     """The task's examples as evaluated by the probe of ``seed``."""
     return [
-        {**ex, "id": f"seed{seed}/{ex['id']}", "groups": {**ex.get("groups", {}), "seed": str(seed)}}
+        {**ex, "id": seed_item_id(seed, ex["id"]), "groups": {**ex.get("groups", {}), SEED_GROUP: str(seed)}}
         for ex in examples
     ]
 

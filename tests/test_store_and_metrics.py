@@ -43,6 +43,34 @@ def test_paired_bootstrap_detects_a_real_difference():
     assert same["mean_diff"] == 0 and same["p_value"] == 1.0
 
 
+def test_an_item_scored_by_several_seeds_is_resampled_as_one_item():
+    from evalkit.metrics.items import item_of, seed_item_id
+
+    x = np.random.default_rng(0).integers(0, 2, 40).astype(float)
+    twice, items = np.repeat(x, 2), np.repeat(np.arange(40), 2)  # each item seen by two probes, agreeing
+    assert bootstrap_ci(twice, clusters=items, seed=3) == bootstrap_ci(x, seed=3)  # no extra evidence
+    naive = bootstrap_ci(twice, seed=3)
+    assert naive[2] - naive[1] < 0.8 * (bootstrap_ci(x, seed=3)[2] - bootstrap_ci(x, seed=3)[1])
+    median = bootstrap_ci(twice, np.median, clusters=items, seed=3)  # any statistic: clusters concatenated
+    assert median[1] <= median[0] <= median[2]
+    assert bootstrap_ci([1.0, 0.0], clusters=["a", "a"]) == (0.5, 0.5, 0.5)  # one item: no interval
+
+    rec = {"id": seed_item_id(1, "len8/3"), "groups": {"seed": "1", "length": "8"}}
+    assert rec["id"] == "seed1/len8/3" and item_of(rec) == "len8/3"
+    assert item_of({"id": "seed1/x", "groups": {}}) == "seed1/x"  # not a probe record: its own item
+    mean = {"em": Metric("mean", np.mean)}
+    records = [
+        {"id": seed_item_id(s, f"i{i}"), "groups": {"seed": str(s)}, "scores": {"em": x[i]}}
+        for s in (0, 1)
+        for i in range(40)
+    ]
+    pooled = summarize_scores(records, mean, seed=3)["em"]
+    assert pooled["n"] == 80 and (pooled["ci_low"], pooled["ci_high"]) == bootstrap_ci(x, seed=3)[1:]
+
+    res = paired_bootstrap(twice, np.zeros(80), clusters=items, resamples=500)
+    assert res["items"] == 40 and res["n"] == 80 and res["p_value"] == 0 and res["p_floor"] == 1 / 500
+
+
 def test_grouped_aggregation():
     mean = {"em": Metric("mean", np.mean)}
     recs = [
@@ -74,6 +102,9 @@ def test_group_tables_keep_natural_order_after_a_json_round_trip():
     )
     ((_, _, rows),) = group_tables(results)
     assert [r[0] for r in rows] == ["4", "8", "10"]
+    skewed = {"em": {"value": 0.9, "ci_low": 0.75, "ci_high": 1.0, "n": 20}}
+    ((_, header, rows),) = group_tables({"tasks": {"t": {"groups": {"length": {"4": skewed}}}}})
+    assert header == ["length", "em", "n"] and rows == [["4", "0.9 [0.75, 1]", "20"]]  # the interval as is
 
 
 def _seed_records(em_by_seed_length):

@@ -10,22 +10,26 @@ import numpy as np
 
 from evalkit.api import Metric, Record
 from evalkit.metrics.bootstrap import bootstrap_ci
+from evalkit.metrics.items import item_of
 
 
 def summarize_scores(
     records: Sequence[Record], metrics: Mapping[str, Metric], seed: int = 0, resamples: int = 1000
 ) -> dict[str, dict[str, float]]:
-    """{score: {value, ci_low, ci_high, n, metric}} for every score found in the records."""
+    """{score: {value, ci_low, ci_high, n, metric}} for every score found in the records; the interval
+    resamples test items (a probe task's seeds score the same items: :mod:`evalkit.metrics.items`)."""
     columns: dict[str, list[float]] = defaultdict(list)
+    items: dict[str, list[str]] = defaultdict(list)  # the test item of each value (seeds share items)
     for rec in records:
         for key, value in rec.get("scores", {}).items():
             if value is not None:
                 columns[key].append(float(value))
+                items[key].append(item_of(rec))
     out = {}
     for key in sorted(columns):
         metric = metrics[key]
         value, low, high = bootstrap_ci(
-            np.asarray(columns[key]), metric.aggregate, seed=seed, resamples=resamples
+            np.asarray(columns[key]), metric.aggregate, clusters=items[key], seed=seed, resamples=resamples
         )
         out[key] = {
             "metric": metric.name,

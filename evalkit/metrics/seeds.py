@@ -16,8 +16,7 @@ import numpy as np
 
 from evalkit.api import Metric, Record
 from evalkit.metrics.aggregate import natural_key
-
-SEED_GROUP = "seed"
+from evalkit.metrics.items import SEED_GROUP
 
 
 def _per_seed(records: Sequence[Record], metrics: Mapping[str, Metric]) -> dict[str, dict[str, float]]:

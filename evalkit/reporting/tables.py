@@ -38,7 +38,8 @@ def metric_rows(results: Mapping[str, Any]) -> list[list[str]]:
 
 
 def group_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """(title, header, rows) per task and group key: one column per score, one row per group value."""
+    """(title, header, rows) per task and group key: one column per score ('value [95% CI]'), one row per
+    group value."""
     out = []
     for label, t in results.get("tasks", {}).items():
         for gkey, values in (t.get("groups") or {}).items():
@@ -46,7 +47,7 @@ def group_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[
             rows = [
                 [gval]
                 + [
-                    _fmt(v[s]["value"]) + f" ±{_fmt((v[s]['ci_high'] - v[s]['ci_low']) / 2)}"
+                    f"{_fmt(v[s]['value'])} [{_fmt(v[s]['ci_low'])}, {_fmt(v[s]['ci_high'])}]"
                     if s in v
                     else ""
                     for s in scores

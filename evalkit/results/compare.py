@@ -54,14 +54,18 @@ def _results(path: str) -> tuple[Path, dict[str, Any]]:
     return file.parent, data
 
 
-def _item_scores(run_dir: Path, label: str, entry: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Per item id: its numeric scores, from the task's samples.jsonl (this task config's records only)."""
+def _item_scores(
+    run_dir: Path, label: str, entry: dict[str, Any]
+) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+    """Per record id: its numeric scores, and the test item it scores (several probe seeds share one),
+    from the task's samples.jsonl (this task config's records only)."""
+    from evalkit.metrics.items import item_of
     from evalkit.results.store import RecordStore
 
     samples = run_dir / label / "samples.jsonl"
     if not samples.is_file():
         raise UserError(f"{samples} is missing; compare needs the per-item records that `evalkit run` writes")
-    out = {}
+    out, items = {}, {}
     for rec in RecordStore(samples, entry.get("config_hash", "")).records():
         scores = {
             k: float(v)
@@ -69,7 +73,8 @@ def _item_scores(run_dir: Path, label: str, entry: dict[str, Any]) -> dict[str, 
             if isinstance(v, (int, float)) and math.isfinite(float(v))
         }
         out[rec["id"]] = scores
-    return out
+        items[rec["id"]] = item_of(rec)
+    return out, items
 
 
 def compare_runs(
@@ -94,8 +99,8 @@ def compare_runs(
         raise UserError("the two runs share no task label; compare runs of the same config (e.g. two models)")
     rows = []
     for label in common:
-        a = _item_scores(dir_a, label, res_a["tasks"][label])
-        b = _item_scores(dir_b, label, res_b["tasks"][label])
+        a, items = _item_scores(dir_a, label, res_a["tasks"][label])
+        b, _ = _item_scores(dir_b, label, res_b["tasks"][label])
         ids = sorted(set(a) & set(b))
         if not ids:
             raise UserError(
@@ -105,7 +110,8 @@ def compare_runs(
         for name in names:
             xa = np.array([a[i][name] for i in ids])
             xb = np.array([b[i][name] for i in ids])
-            stats = paired_bootstrap(xa, xb, resamples=resamples, seed=seed)
+            clusters = [items[i] for i in ids]
+            stats = paired_bootstrap(xa, xb, clusters=clusters, resamples=resamples, seed=seed)
             rows.append({
                 "task": label, "score": name, "a": float(xa.mean()), "b": float(xb.mean()), **stats,
                 "only_a": len(set(a) - set(b)), "only_b": len(set(b) - set(a)),
@@ -126,9 +132,10 @@ def run(args: argparse.Namespace, overrides: dict[str, str]) -> int:
     print("-" * len(header))
     for r in rows:
         ci = f"[{r['ci_low']:+.4f}, {r['ci_high']:+.4f}]"
+        p = f"<{r['p_floor']:.0e}" if r["p_value"] == 0 else f"{r['p_value']:.4f}"
         print(
             f"{r['task']:<28} {r['score']:<16} {r['a']:>8.4f} {r['b']:>8.4f} {r['mean_diff']:>+8.4f} "
-            f"{ci:>19} {r['p_value']:>7.4f} {r['n']:>6}"
+            f"{ci:>19} {p:>7} {r['n']:>6}"
         )
     unpaired = [r for r in rows if r["only_a"] or r["only_b"]]
     for r in {r["task"]: r for r in unpaired}.values():
