@@ -133,7 +133,7 @@ def cmd_run(host, spec: str, overrides: dict[str, str], print_only: bool = False
 
     resolved = resolve_run(load_config_file(spec), overrides, host)
     cfg = resolved.config
-    print(json.dumps({"config_hash": resolved.run_hash, "config": cfg.to_dict()}, indent=2, default=str))
+    print(json.dumps({"run_hash": resolved.run_hash, "config": cfg.to_dict()}, indent=2, default=str))
     if print_only:
         return 0
     return run_resolved(host, resolved)

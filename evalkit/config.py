@@ -205,7 +205,7 @@ def parse_value(raw: str, current: Any, path: str) -> Any:
     except (ValueError, SyntaxError) as exc:
         kind = type(current).__name__
         raise UserError(
-            f"--config.{path}={raw!r} is not a valid {kind}; give a {kind} like {current!r}"
+            f"--config.{path}={raw!r} is not a valid {kind}; give {_article(kind)} {kind} like {current!r}"
         ) from exc
 
 
@@ -269,3 +269,7 @@ def hashable_view(cfg: ConfigDict) -> dict[str, Any]:
 
 def config_hash(cfg: ConfigDict | Mapping[str, Any]) -> str:
     return stable_hash(cfg.to_dict() if isinstance(cfg, ConfigDict) else dict(cfg))
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

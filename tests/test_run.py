@@ -55,7 +55,7 @@ def test_run_writes_results_samples_and_reports(tmp_path, toy):
     assert sorted(json.loads(line)["id"] for line in lines) == sorted(str(i) for i in range(24))
     for name in ("results.md", "report.html", "toy_reverse_by_length.png"):
         assert (tmp_path / "run" / name).exists()
-    assert "toy_reverse" in res.stdout and '"config_hash"' in res.stdout
+    assert "toy_reverse" in res.stdout and '"run_hash"' in res.stdout
 
 
 def test_rerun_is_resumed_from_the_store(tmp_path, toy):
