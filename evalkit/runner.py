@@ -221,18 +221,17 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
     records = []
     for ex, reqs, resps in zip(chunk, per_item, responses, strict=True):
         scores = task.score(ex, resps, entry.config)
-        records.append(
-            _check_record(
-                entry,
-                {
-                    "id": ex["id"],
-                    "groups": ex.get("groups", {}),
-                    "requests": [to_json(r) for r in reqs],
-                    "responses": [to_json(r) for r in resps],
-                    "scores": dict(scores),
-                },
-            )
-        )
+        rec = {
+            "id": ex["id"],
+            "groups": ex.get("groups", {}),
+            "requests": [to_json(r) for r in reqs],
+            "responses": [to_json(r) for r in resps],
+            "scores": dict(scores),
+        }
+        details = task.details(ex, resps, entry.config)
+        if details:
+            rec["details"] = _jsonable(dict(details))
+        records.append(_check_record(entry, rec))
     return records
 
 

@@ -53,6 +53,7 @@ def test_run_writes_results_samples_and_reports(tmp_path, toy):
     assert set(rev["groups"]["length"]) == {"3", "5", "8"}
     lines = (tmp_path / "run" / "toy_reverse" / "samples.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["id"] for line in lines) == sorted(str(i) for i in range(24))
+    assert all(json.loads(line)["details"]["target"] for line in lines)  # Task.details, kept with the record
     for name in ("results.md", "report.html", "toy_reverse_by_length.png"):
         assert (tmp_path / "run" / name).exists()
     assert "toy_reverse" in res.stdout and '"run_hash"' in res.stdout

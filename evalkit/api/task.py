@@ -70,6 +70,13 @@ class Task:
         """Per-item scores from the responses to :meth:`requests` (same order)."""
         raise NotImplementedError
 
+    def details(
+        self, example: Example, responses: Sequence[Response], config: ConfigDict
+    ) -> Mapping[str, Any]:
+        """What a person reading ``samples.jsonl`` needs to see the item (e.g. the target and the decoded
+        output), JSON values stored under the record's ``details``; default: nothing."""
+        return {}
+
     def evaluate(
         self, handle: ModelHandle, examples: Sequence[Example], config: ConfigDict
     ) -> Iterator[Record] | None:

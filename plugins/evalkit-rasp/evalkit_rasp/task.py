@@ -213,9 +213,17 @@ class RaspTask(Task):
 
     def score(self, example, responses: Sequence[Generation], config: ConfigDict) -> dict[str, float]:
         gen = responses[0]
-        stopped = gen.finish_reason in ("stop", "eos")
-        produced = list(gen.tokens) + ([self.spec(config).eos_id] if stopped else [])
-        return {"exact_match": float(produced == list(example["answer"])), "stopped": float(stopped)}
+        produced = _produced(gen, self.spec(config).eos_id)
+        return {"exact_match": float(produced == list(example["answer"])), "stopped": float(_stopped(gen))}
+
+    def details(self, example, responses: Sequence[Generation], config: ConfigDict) -> dict[str, str]:
+        """Prompt, target and the probe's output (up to its first end token) as readable token lines."""
+        vocab = self.spec(config).vocab
+        return {
+            "prompt": vocab.render(example["prompt"]),
+            "target": vocab.render(example["answer"]),
+            "output": vocab.render(_produced(responses[0], vocab.eos_id)),
+        }
 
     def summarize(self, records, config: ConfigDict) -> dict[str, Any]:
         return length_generalization_summary(
@@ -263,3 +271,12 @@ def length_generalization_summary(
 
 
 TASKS = [RaspTask(name) for name in TASK_FACTORIES]
+
+
+def _stopped(gen: Generation) -> bool:
+    return gen.finish_reason in ("stop", "eos")
+
+
+def _produced(gen: Generation, eos_id: int) -> list[int]:
+    """The generated answer ids, with the end token the engine cut off put back when it stopped on it."""
+    return list(gen.tokens) + ([eos_id] if _stopped(gen) else [])

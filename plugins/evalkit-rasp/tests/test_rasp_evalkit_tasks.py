@@ -89,6 +89,19 @@ def test_scoring_is_exact_match_of_the_whole_answer_with_its_end():
     assert task.requests(ex, cfg)[0].until == (eos,)
 
 
+def test_records_show_prompt_target_and_output_as_readable_tokens():
+    task = RaspTask("count")
+    cfg = task.default_config()
+    vocab = task.spec(cfg).vocab
+    ex = {"prompt": vocab.encode([-1, 2, 5, -2]), "answer": vocab.encode([2, 3, 4, 5, -2])}  # count 2..5
+    out = task.details(ex, [Generation(None, tuple(vocab.encode([2, 3, 5])), "stop")], cfg)
+    assert out == {"prompt": "START 2 5 END", "target": "2 3 4 5 END", "output": "2 3 5 END"}
+    assert task.details(ex, [Generation(None, (), "length")], cfg)["output"] == ""
+    hints = RaspTask("add_hints_reverse")
+    add_vocab = hints.spec(hints.default_config()).vocab
+    assert add_vocab.render([1, 5, 15, 16, 10_000]) == "START 0 h0 h1 ?10000"
+
+
 def test_summary_finds_the_longest_generalized_length_per_seed():
     def rec(seed, length, em):
         return {"groups": {"seed": str(seed), "length": str(length)}, "scores": {"exact_match": em}}
@@ -177,6 +190,10 @@ def test_quickstart_runs_end_to_end_in_reduced_form(tmp_path):
         rt = task["runtime"]  # both seeds' engine counters added up, rates derived from the totals
         assert rt["devices"] == 1 and rt["processes"] == 1 and rt["compiles"] + rt["reused_compiles"] >= 2
         assert rt["new_tokens_per_s"] == pytest.approx(rt["new_tokens"] / rt["device_s"], rel=1e-3)
+    first = json.loads((out / "rasp_count" / "samples.jsonl").read_text().splitlines()[0])
+    assert set(first["details"]) == {"prompt", "target", "output"} and first["details"]["prompt"].startswith(
+        "START"
+    )
     assert (out / "report.html").exists() and (out / "rasp_count_by_length.png").exists()
     assert "## rasp_count by length, over 2 seeds" in (out / "results.md").read_text()
 

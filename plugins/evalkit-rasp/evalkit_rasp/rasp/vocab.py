@@ -116,6 +116,22 @@ class Vocab:
             out.append(table[i])
         return out
 
+    def render(self, ids: Sequence[int]) -> str:
+        """Ids as a readable line: specials by name, values as numbers, hint i as ``h<i>`` (e.g.
+        ``START 3 5 END``); an id outside the table shows as ``?<id>``."""
+        names = ["PAD"] + [name for name, _ in self.specials]
+        base, out = len(names), []
+        for i in map(int, ids):
+            if 0 <= i < base:
+                out.append(names[i])
+            elif base <= i < base + self.num_values:
+                out.append(str(i - base))
+            elif base + self.num_values <= i < self.vocab_size:
+                out.append(f"h{i - base - self.num_values}")
+            else:
+                out.append(f"?{i}")
+        return " ".join(out)
+
 
 def count_vocab(max_value: int) -> Vocab:
     """Count family table."""

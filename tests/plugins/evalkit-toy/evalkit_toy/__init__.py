@@ -42,6 +42,9 @@ class Reverse(Task):
     def score(self, example, responses, config):
         return {"exact_match": exact_match(responses[0].text, example["text"][::-1])}
 
+    def details(self, example, responses, config):
+        return {"target": example["text"][::-1]}
+
     def summarize(self, records, config):
         return {"num_records": len(records)}
 
