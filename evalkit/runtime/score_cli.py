@@ -97,6 +97,11 @@ def model_and_runtime(
 
     defaults = flax_model_config()
     defaults.name = "flax"
+    if not Path(spec).is_dir() and not Path(spec.partition(":")[0]).is_file():
+        raise UserError(
+            f"--model {spec!r} is neither a checkpoint folder nor a config file; pass an orbax or Hugging "
+            "Face folder, or a Python config with get_config() (e.g. configs/flax_model.py)"
+        )
     if Path(spec).is_dir():
         model = ConfigDict(defaults.to_dict())
         model.checkpoint = str(spec)

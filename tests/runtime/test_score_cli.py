@@ -2,6 +2,7 @@
 
 import argparse
 import json
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,12 @@ def test_bad_lines_name_file_and_line(tmp_path, lines, match):
 def test_missing_file_wrong_model_kind_and_bad_override(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         score_cli.read_requests(tmp_path / "nope.jsonl")
+    with pytest.raises(UserError, match="neither a checkpoint folder nor a config file"):
+        score_cli.model_and_runtime(str(tmp_path / "no_such_model"), {}, None)
+    shipped = score_cli.model_and_runtime(
+        str(Path(__file__).parents[2] / "configs" / "flax_model.py"), {}, None
+    )
+    assert shipped[0].name == "flax" and shipped[0].tokenizer == "bytes" and shipped[0].checkpoint == ""
     config = tmp_path / "fake.py"
     config.write_text(CONFIG.replace('name="flax"', 'name="fake"'), encoding="utf-8")
     with pytest.raises(UserError, match="needs a flax model"):
