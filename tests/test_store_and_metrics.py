@@ -162,6 +162,25 @@ def test_seed_tables_and_plots_show_the_spread_over_seeds(tmp_path):
     assert sorted(p.name for p in plot_groups(results, tmp_path)) == ["t_by_length.png", "t_by_seed.png"]
 
 
+def test_categorical_groups_are_plotted_as_points(tmp_path):
+    from evalkit.metrics import summarize_over_seeds
+    from evalkit.reporting import plot_groups
+
+    mean = {"em": Metric("mean", lambda x: float(np.mean(x)))}
+    records = [
+        {"id": f"seed{s}/{split}{i}", "groups": {"seed": str(s), "split": split}, "scores": {"em": float(v)}}
+        for s in (0, 1)
+        for split, vals in (("id", [1, 1]), ("ood", [s, 0]))
+        for i, v in enumerate(vals)
+    ]
+    task = {"groups": summarize_groups(records, mean), "over_seeds": summarize_over_seeds(records, mean)}
+    results = json.loads(json.dumps({"tasks": {"t": task}}))
+    assert [p.name for p in plot_groups(results, tmp_path)] == ["t_by_split.png"]
+    del results["tasks"]["t"]["over_seeds"]
+    assert sorted(p.name for p in plot_groups(results, tmp_path)) == ["t_by_seed.png", "t_by_split.png"]
+    assert (tmp_path / "t_by_split.png").stat().st_size > 1000
+
+
 def test_seed_tables_keep_each_value_under_its_seed_when_a_seed_lacks_a_group(tmp_path):
     from evalkit.metrics import summarize_over_seeds
     from evalkit.reporting import plot_groups, seed_tables

@@ -12,10 +12,11 @@ from evalkit.reporting.tables import ordered
 
 
 def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
-    """Line plot of every score against every group key; returns the PNG paths.
+    """Plot of every score against every group key; returns the PNG paths.
 
-    Bands are 95% bootstrap CIs over items, or, for tasks trained with several seeds, the min-max
-    range over seeds around their median, with each seed drawn as a thin line.
+    Numeric group values (lengths) get lines, categories (id / ood) points with whiskers. Bands are 95%
+    bootstrap CIs over items, or, for tasks trained with several seeds, the min-max range over seeds
+    around their median, with each seed drawn too.
     """
     import matplotlib
 
@@ -35,9 +36,13 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
             numeric = all(_is_number(k) for k in keys)
             xs = [float(k) for k in keys] if numeric else list(range(len(keys)))
             fig, ax = plt.subplots(figsize=(6, 3.5))
-            for score in sorted({s for v in values.values() for s in v}):
+            scores = sorted({s for v in values.values() for s in v})
+            for n, score in enumerate(scores):
                 pts = [(x, v[score]) for x, v in zip(xs, values.values()) if score in v]
                 px = [p[0] for p in pts]
+                if not numeric:  # categories (e.g. id / ood): points with whiskers, no line between them
+                    _categorical(ax, pts, score, seeds, seeded, offset=0.1 * (n - (len(scores) - 1) / 2))
+                    continue
                 if seeded:
                     (line,) = ax.plot(px, [p[1]["median"] for p in pts], marker="o", label=score)
                     ax.fill_between(px, [p[1]["min"] for p in pts], [p[1]["max"] for p in pts], alpha=0.2)
@@ -48,11 +53,13 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
                 ax.plot(px, [p[1]["value"] for p in pts], marker="o", label=score)
                 ax.fill_between(px, [p[1]["ci_low"] for p in pts], [p[1]["ci_high"] for p in pts], alpha=0.2)
             if seeded:
-                ax.set_title(f"{label}: median of {len(seeds)} seeds (band min-max, dashed per seed)")
+                how = "band min-max, dashed per seed" if numeric else "whiskers min-max, hollow per seed"
+                ax.set_title(f"{label}: median of {len(seeds)} seeds ({how})", fontsize=10)
             else:
                 ax.set_title(f"{label}")
             if not numeric:
-                ax.set_xticks(xs, keys, rotation=45, ha="right")
+                ax.set_xticks(xs, keys, rotation=45 if max(map(len, keys)) > 6 else 0, ha="right")
+                ax.set_xlim(-0.5, len(keys) - 0.5)
             ax.set_xlabel(gkey)
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
@@ -62,6 +69,19 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
             plt.close(fig)
             paths.append(path)
     return paths
+
+
+def _categorical(ax: Any, pts: list, score: str, seeds: list[str], seeded: bool, offset: float) -> None:
+    """One marker per category with its band as whiskers (median and min-max over seeds, or the value
+    and its CI), and each seed as a small hollow marker."""
+    px = [p[0] + offset for p in pts]
+    lo, mid, hi = ("min", "median", "max") if seeded else ("ci_low", "value", "ci_high")
+    ys = [p[1][mid] for p in pts]
+    err = [[y - p[1][lo] for y, p in zip(ys, pts)], [p[1][hi] - y for y, p in zip(ys, pts)]]
+    bar = ax.errorbar(px, ys, yerr=err, fmt="o", capsize=4, label=score)
+    for seed in seeds if seeded else []:
+        ax.plot(px, [p[1]["per_seed"].get(seed, float("nan")) for p in pts], ls="none", marker="o",
+                mfc="none", ms=4, color=bar.lines[0].get_color(), alpha=0.7)  # fmt: skip
 
 
 def _is_number(text: str) -> bool:
