@@ -97,6 +97,8 @@ def _dispatch(args: argparse.Namespace, overrides: dict[str, str]) -> int:
 
 
 def cmd_list(host, kind: str, as_json: bool) -> int:
+    from evalkit.resolve import default_config_of
+
     reg = host.registry(kind)
     items = []
     for name in reg.names():
@@ -104,15 +106,15 @@ def cmd_list(host, kind: str, as_json: bool) -> int:
         item = {"name": name, "plugin": reg.plugin_of(name), "description": getattr(obj, "description", "")}
         if kind == "tasks":
             item["version"] = obj.version
-            item["config"] = obj.default_config().to_dict()
+            item["config"] = default_config_of(obj, "task").to_dict()
         elif kind == "models":
-            item["config"] = obj.default_config().to_dict()
+            item["config"] = default_config_of(obj, "model").to_dict()
         items.append(item)
     if as_json:
         print(json.dumps(items, indent=2, default=str))
     else:
         for it in items:
-            print(f"{it['name']:<28} {it['plugin']:<32} {it['description']}")
+            print(f"{it['name']:<28} {it['plugin']:<32} {it['description']}".rstrip())
     return 0
 
 
@@ -123,7 +125,8 @@ def cmd_plugins(host, as_json: bool) -> int:
     else:
         for p in info:
             regs = "; ".join(f"{k}: {', '.join(v)}" for k, v in p["registered"].items())
-            print(f"{p['name']} ({p['distribution']} {p['version']})  {regs}")
+            print(f"{p['name']} ({p['distribution']} {p['version']})  {regs or 'registers nothing'}")
+            print(f"    hooks: {', '.join(p['hooks']) or 'none'}")
     return 0
 
 
@@ -178,11 +181,19 @@ def run_resolved(host, resolved) -> int:
     results = execute(resolved, host, examples, handle)
     from evalkit.runner import process_index
 
+    failed = [label for label, t in results["tasks"].items() if t["status"] != "ok"]
     if process_index() == 0:
         for reporter in reporters:
-            reporter.report(results, run_dir)
+            try:
+                reporter.report(results, run_dir)
+            except Exception as exc:  # noqa: BLE001 - one broken reporter must not cost the others
+                failed.append(reporter.name)
+                print(
+                    f"evalkit: reporter {reporter.name!r} failed ({type(exc).__name__}: {exc}); "
+                    "results.json and the other reports were written",
+                    file=sys.stderr,
+                )
         print(f"\nresults: {run_dir / 'results.json'}")
-    failed = [label for label, t in results["tasks"].items() if t["status"] != "ok"]
     return 1 if failed else 0
 
 

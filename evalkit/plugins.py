@@ -128,6 +128,7 @@ class PluginHost:
                     f"disable it with EVALKIT_DISABLE_PLUGINS={ep.name}"
                 ) from exc
             _check_api_version(ep.name, plugin)
+            _check_hooks_marked(ep.name, plugin)
             try:
                 self.pm.register(plugin, name=ep.name)
             except pluggy.PluginValidationError as exc:
@@ -139,11 +140,20 @@ class PluginHost:
             self._distinfo[ep.name] = (dist.metadata["Name"], dist.version) if dist else (ep.name, "?")
 
     def register(self, plugin: Any, name: str | None = None) -> str:
-        """Register a plugin object (tests, notebooks); registries are rebuilt on next use."""
+        """Register a plugin object (tests, notebooks); registries are rebuilt on next use. A plugin that
+        an installed entry point already loaded is registered again in its place (same name by default)."""
         self.load()
+        loaded_as = self.pm.get_name(plugin) if self.pm.is_registered(plugin) else None
+        name = name or loaded_as
         _check_api_version(name or repr(plugin), plugin)
-        plugin_name = self.pm.register(plugin, name=name)
-        self.pm.check_pending()
+        _check_hooks_marked(name or repr(plugin), plugin)
+        if loaded_as is not None:
+            self.pm.unregister(plugin)
+        try:
+            plugin_name = self.pm.register(plugin, name=name)
+            self.pm.check_pending()
+        except (ValueError, pluggy.PluginValidationError) as exc:
+            raise PluginError(f"plugin {name or plugin!r} cannot be registered: {exc}") from exc
         self._registries.clear()
         return plugin_name
 
@@ -236,11 +246,29 @@ def _make_register(kind: str, required: type, plugin_name: str, items: dict[str,
 
 def _check_api_version(name: str, plugin: Any) -> None:
     required = getattr(plugin, "EVALKIT_PLUGIN_API", None)
-    if required is not None and int(required) > evalkit.__plugin_api_version__:
+    if required is None:
+        return
+    if isinstance(required, bool) or not isinstance(required, int) or required < 1:
+        raise PluginError(
+            f"plugin {name!r} sets EVALKIT_PLUGIN_API={required!r}; it must be the int API version it "
+            f"needs (this evalkit provides {evalkit.__plugin_api_version__})"
+        )
+    if required > evalkit.__plugin_api_version__:
         raise PluginError(
             f"plugin {name!r} requires evalkit plugin API {required}, but this evalkit "
             f"{evalkit.__version__} provides {evalkit.__plugin_api_version__}; upgrade evalkit"
         )
+
+
+def _check_hooks_marked(name: str, plugin: Any) -> None:
+    """A function named like a hook but not decorated would be silently ignored by pluggy."""
+    for attr in dir(plugin):
+        if attr.startswith("evalkit_") and callable(getattr(plugin, attr, None)):
+            if not hasattr(getattr(plugin, attr), "evalkit_impl"):
+                raise PluginError(
+                    f"plugin {name!r} defines {attr}() without @hookimpl, so evalkit would never call it; "
+                    "decorate it with @evalkit.hookimpl"
+                )
 
 
 def _env_list(var: str) -> set[str] | None:

@@ -68,7 +68,7 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     model_user = dict(user_dict.get("model", {}))
     model_name = model_user.get("name", cfg.model.name)
     model_spec: ModelSpec = models.get(model_name)
-    model_defaults = model_spec.default_config()
+    model_defaults = default_config_of(model_spec, "model")
     model_defaults.name = model_name
     cfg.model = merge_into(model_defaults, model_user, "model")
 
@@ -84,9 +84,13 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
         task_user = dict(task_user or {})
         task_name = task_user.get("task", label)
         task: Task = tasks.get(task_name)
-        for metric_name in task.metrics.values():
-            host.registry("metrics").get(metric_name)
-        defaults = task.default_config()
+        for score, metric_name in task.metrics.items():
+            if metric_name not in host.registry("metrics"):
+                raise UserError(
+                    f"task {task.name!r} aggregates its score {score!r} with metric {metric_name!r}, which no "
+                    "installed plugin registers; install the plugin that provides it (`evalkit list metrics`)"
+                )
+        defaults = default_config_of(task, "task")
         defaults.task = task_name
         task_cfgs[label] = merge_into(defaults, task_user, f"tasks.{label}")
         task_objs[label] = task
@@ -130,6 +134,17 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     return ResolvedRun(
         cfg, config_hash(run_view), model_spec, models.plugin_of(model_name), entries, stable_hash(model_view)
     )
+
+
+def default_config_of(obj: Task | ModelSpec, kind: str) -> ConfigDict:
+    """A fresh copy of a registered task's or model's default config; a PluginError if it is not a ConfigDict."""
+    cfg = obj.default_config()
+    if not isinstance(cfg, ConfigDict):
+        raise PluginError(
+            f"{kind} {obj.name!r}: default_config() returned a {type(cfg).__name__}; it must return an "
+            "ml_collections.ConfigDict (report this to the plugin's authors)"
+        )
+    return cfg
 
 
 def _check_run_settings(cfg: ConfigDict) -> None:

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 import evalkit
 from evalkit import probes
-from evalkit.api import Example, Generate, ModelHandle, Record, Request, Task, UserError
+from evalkit.api import Example, Generate, ModelHandle, PluginError, Record, Request, Task, UserError
 from evalkit.api.handle_stats import add_stats, stats_since
 from evalkit.api.requests import to_json
 from evalkit.data import load_examples
@@ -58,9 +58,9 @@ def execute(
     for entry in run.tasks:
         try:
             summary = run_task(entry, examples[entry.label], handle, run_dir, cfg, metrics, writer, host)
-        except UserError:  # a config problem found mid-run: stop with its one sentence (exit 2)
-            raise
-        except Exception as exc:  # noqa: BLE001 - a failing task must not stop the others
+        except Exception as exc:  # noqa: BLE001 - a failing task (or plugin) must not stop the others
+            if isinstance(exc, UserError) and not isinstance(exc, PluginError):
+                raise  # a config problem found mid-run: stop with its one sentence (exit 2)
             summary = _task_header(entry, host) | {
                 "status": "failed",
                 "error": f"{type(exc).__name__}: {exc}",
@@ -220,7 +220,7 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
             responses[i][j] = out
     records = []
     for ex, reqs, resps in zip(chunk, per_item, responses, strict=True):
-        scores = task.score(ex, resps, entry.config)
+        scores = _checked_scores(task, ex, task.score(ex, resps, entry.config))
         rec = {
             "id": ex["id"],
             "groups": ex.get("groups", {}),
@@ -233,6 +233,23 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
             rec["details"] = _jsonable(dict(details))
         records.append(_check_record(entry, rec))
     return records
+
+
+def _checked_scores(task: Task, example: Example, scores: Any) -> dict[str, float | None]:
+    """The scores of one item as floats (None: no score); a PluginError names the task, item and key."""
+    where = f"task {task.name!r} scored item {example['id']!r}"
+    if not isinstance(scores, dict):
+        raise PluginError(f"{where} with a {type(scores).__name__}; score() must return a dict of numbers")
+    out = {}
+    for key, value in scores.items():
+        if value is not None and (not isinstance(value, int | float | np.number) or isinstance(value, str)):
+            raise PluginError(
+                f"{where}: {key!r} is {value!r}; score() values must be numbers (None for no score)"
+            )
+        if value is not None and not np.isfinite(float(value)):
+            raise PluginError(f"{where}: {key!r} is {value!r}; use None for an item without this score")
+        out[str(key)] = None if value is None else float(value)
+    return out
 
 
 def _check_record(entry: TaskEntry, rec: Record) -> Record:

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,7 +70,21 @@ def evaluate_task(
 
 
 def install_plugin(source_dir: str | Path, target_dir: str | Path) -> Path:
-    """Install a plugin directory into ``target_dir`` with pip (no deps); put it on PYTHONPATH to use it."""
+    """Install a plugin directory into ``target_dir`` with pip (no deps); put it on PYTHONPATH to use it.
+
+    pip builds from a copy, so no ``build/`` or ``*.egg-info`` (with its entry points) is left in
+    ``source_dir``, where it would load the plugin a second time whenever that folder is on sys.path.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / Path(source_dir).name
+        shutil.copytree(
+            source_dir, copy, ignore=shutil.ignore_patterns("build", "dist", "*.egg-info", "__pycache__")
+        )
+        _pip_install_target(copy, Path(target_dir))
+    return Path(target_dir)
+
+
+def _pip_install_target(source_dir: Path, target_dir: Path) -> None:
     subprocess.run(
         [
             sys.executable,
@@ -86,7 +102,6 @@ def install_plugin(source_dir: str | Path, target_dir: str | Path) -> Path:
         check=True,
         capture_output=True,
     )
-    return Path(target_dir)
 
 
 def run_cli(

@@ -139,3 +139,120 @@ def test_unknown_task_suggests_closest(evalkit_host, register_plugin):
     register_plugin(P())
     with pytest.raises(Exception, match="unknown task 'goood'; did you mean 'good'"):
         evalkit_host.registry("tasks").get("goood")
+
+
+@pytest.mark.parametrize("value", ["v1", 0, 1.5, True])
+def test_plugin_api_version_must_be_a_positive_int(evalkit_host, value):
+    class Odd:
+        EVALKIT_PLUGIN_API = value
+
+    with pytest.raises(PluginError, match=r"sets EVALKIT_PLUGIN_API=.*it must be the int API version"):
+        evalkit_host.register(Odd(), name="odd")
+
+
+def test_a_hook_without_hookimpl_is_refused_not_ignored(evalkit_host):
+    class Undecorated:
+        def evalkit_register_tasks(self, register):
+            register(Good())
+
+    with pytest.raises(PluginError, match=r"defines evalkit_register_tasks\(\) without @hookimpl"):
+        evalkit_host.register(Undecorated(), name="undecorated")
+
+
+def test_registering_an_installed_plugin_again_replaces_its_entry_point(
+    installed_plugins, monkeypatch, evalkit_host, register_plugin
+):
+    monkeypatch.syspath_prepend(str(installed_plugins["evalkit-toy"]))
+    import evalkit_toy
+
+    assert evalkit_host.registry("tasks").plugin_of("toy_reverse") == "toy"  # loaded from its entry point
+    assert register_plugin(evalkit_toy) == "toy"  # no "already registered" error; same name
+    assert evalkit_host.registry("tasks").plugin_of("toy_reverse") == "toy"
+
+
+def test_install_plugin_leaves_the_source_folder_clean(tmp_path):
+    from evalkit.testing import install_plugin
+
+    src = tmp_path / "src"
+    (src / "evalkit_clean").mkdir(parents=True)
+    (src / "evalkit_clean" / "__init__.py").write_text("EVALKIT_PLUGIN_API = 1\n")
+    (src / "pyproject.toml").write_text(
+        '[project]\nname = "evalkit-clean"\nversion = "0.1.0"\n'
+        '[project.entry-points.evalkit]\nclean = "evalkit_clean"\n'
+    )
+    target = install_plugin(src, tmp_path / "site")
+    assert any(p.name.startswith("evalkit_clean") and p.suffix == ".dist-info" for p in target.iterdir())
+    assert sorted(p.name for p in src.iterdir()) == ["evalkit_clean", "pyproject.toml"]
+
+
+def test_a_task_whose_default_config_is_not_a_configdict_is_named(evalkit_host, register_plugin, tmp_path):
+    from evalkit.testing import evaluate_task
+
+    class DictDefaults(Task):
+        name = "dict_defaults"
+
+        def default_config(self):
+            return {"seed": 0}
+
+    class P:
+        @hookimpl
+        def evalkit_register_tasks(self, register):
+            register(DictDefaults())
+
+    register_plugin(P(), name="dictplugin")
+    with pytest.raises(PluginError, match=r"task 'dict_defaults': default_config\(\) returned a dict"):
+        evaluate_task("dict_defaults", tmp_path)
+
+
+def test_a_task_whose_metric_is_not_registered_names_task_and_score(evalkit_host, register_plugin, tmp_path):
+    from evalkit.testing import evaluate_task
+
+    class NeedsMetric(Task):
+        name = "needs_metric"
+        metrics = {"solved": "pass_at_k"}
+
+    class P:
+        @hookimpl
+        def evalkit_register_tasks(self, register):
+            register(NeedsMetric())
+
+    register_plugin(P(), name="needsmetric")
+    with pytest.raises(
+        Exception, match="task 'needs_metric' aggregates its score 'solved' with metric 'pass_at_k'"
+    ):
+        evaluate_task("needs_metric", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "scores, match",
+    [
+        (0.5, "with a float; score\\(\\) must return a dict of numbers"),
+        ({"em": "yes"}, "'em' is 'yes'; score\\(\\) values must be numbers"),
+        ({"em": float("nan")}, "'em' is nan; use None for an item without this score"),
+    ],
+)
+def test_bad_scores_fail_the_task_with_the_item_named(evalkit_host, register_plugin, tmp_path, scores, match):
+    from evalkit.api import Loglikelihood
+    from evalkit.testing import evaluate_task
+
+    class BadScores(Task):
+        name = "bad_scores"
+
+        def generate(self, config):
+            yield {"id": "item0"}
+
+        def requests(self, example, config):
+            return [Loglikelihood("a", "b")]
+
+        def score(self, example, responses, config):
+            return scores
+
+    class P:
+        @hookimpl
+        def evalkit_register_tasks(self, register):
+            register(BadScores())
+
+    register_plugin(P(), name="badscores")
+    task = evaluate_task("bad_scores", tmp_path)["tasks"]["bad_scores"]
+    assert task["status"] == "failed" and "task 'bad_scores' scored item 'item0'" in task["error"]
+    assert __import__("re").search(match, task["error"]), task["error"]

@@ -230,6 +230,14 @@ def test_output_files_follow_the_umask(tmp_path, toy):
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
+def test_a_broken_reporter_costs_neither_results_nor_the_other_reports(tmp_path, toy):
+    res = run_cli(
+        ["run", str(write_config(tmp_path)), "--config.reporters=('toy_broken','markdown')"], pythonpath=toy
+    )
+    assert res.returncode == 1 and "reporter 'toy_broken' failed (OSError: toy reporter failure" in res.stderr
+    assert (tmp_path / "run" / "results.json").exists() and (tmp_path / "run" / "results.md").exists()
+
+
 def test_missing_config_file(tmp_path):
     one_line_error(run_cli(["run", str(tmp_path / "nope.py")]), "does not exist")
 

@@ -4,7 +4,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from evalkit import hookimpl
-from evalkit.api import Generate, Loglikelihood, Task
+from evalkit.api import Generate, Loglikelihood, Reporter, Task
 from evalkit.errors import UserError
 from evalkit.metrics import choice_accuracy, exact_match
 
@@ -102,3 +102,12 @@ def evalkit_register_tasks(register):
     register(Reverse())
     register(Choice())
     register(Files())
+
+
+def _broken_report(results, run_dir):
+    raise OSError("toy reporter failure on purpose")
+
+
+@hookimpl
+def evalkit_register_reporters(register):
+    register(Reporter("toy_broken", _broken_report, "always fails (tests)"))
