@@ -9,7 +9,7 @@ excluded; the sides alternate short rounds and `ratio` compares their best round
 the medians), which damps noise
 from other work on a shared machine. The last line printed is one JSON object.
 
-    python benchmarks/training.py [--quick] [--torch-impl minimal|hf]
+    python benchmarks/training.py [--quick] [--torch-impl minimal|hf] [--size default|probe]
 """
 
 from __future__ import annotations
@@ -34,11 +34,20 @@ from evalkit.train.config import train_config
 from evalkit.train.data import make_batch
 from evalkit.train.trainer import train
 
-MODEL = dict(
-    vocab_size=4096, num_layers=4, d_model=256, num_heads=8, num_kv_heads=8, d_ff=768, max_len=256,
-    mlp="swiglu", norm="rmsnorm", position="rope",
-)  # fmt: skip
-BATCH, CONTEXT = 16, 256
+# --size: the default 5.5M-parameter model, or the quickstart's probe dimensions (2 layers, d_model 64;
+# with RoPE / SwiGLU / RMSNorm like the default, as the PyTorch twin implements those).
+SIZES = {
+    "default": (dict(
+        vocab_size=4096, num_layers=4, d_model=256, num_heads=8, num_kv_heads=8, d_ff=768, max_len=256,
+        mlp="swiglu", norm="rmsnorm", position="rope",
+    ), 256, 4),
+    "probe": (dict(
+        vocab_size=64, num_layers=2, d_model=64, num_heads=4, num_kv_heads=4, d_ff=256, max_len=96,
+        mlp="swiglu", norm="rmsnorm", position="rope",
+    ), 96, 50),
+}  # fmt: skip
+MODEL, CONTEXT, _ = SIZES["default"]  # (model, context length, timed steps per round); main() may switch
+BATCH = 16
 OPT = dict(lr=1e-3, b1=0.9, b2=0.99, weight_decay=0.1, clip_norm=1.0)
 
 
@@ -198,14 +207,19 @@ def _cpu_s() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--quick", action="store_true", help="3 rounds of 2 timed steps (default: 5 rounds of 4)"
+        "--quick",
+        action="store_true",
+        help="3 rounds of 2 timed steps (default: 5 rounds of 4, probe size 50)",
     )
     parser.add_argument("--torch-impl", choices=("minimal", "hf"), default="minimal")
     parser.add_argument("--rounds", type=int, default=0)
+    parser.add_argument("--size", choices=tuple(SIZES), default="default", help="model size (see SIZES)")
     add_keep_host_memory(parser)
     args = parser.parse_args()
+    global MODEL, CONTEXT
+    MODEL, CONTEXT, full_steps = SIZES[args.size]
     kept = apply_keep_host_memory(args)
-    steps = 2 if args.quick else 4
+    steps = 2 if args.quick else full_steps
     rounds = args.rounds or (3 if args.quick else 5)
     torch.set_num_threads(2)
     mesh = make_mesh(mesh_config(), devices=jax.devices()[:1])
@@ -237,6 +251,7 @@ def main() -> None:
         "torch_cpu_s_per_step": round(float(np.median(cpu_theirs)), 3),
         "params": params,
         "torch_impl": args.torch_impl,
+        "size": args.size,
         "train_flops_per_step": 6 * params * BATCH * CONTEXT,
         "steps_per_round": steps,
         "rounds": rounds,

@@ -238,6 +238,32 @@ def test_a_broken_reporter_costs_neither_results_nor_the_other_reports(tmp_path,
     assert (tmp_path / "run" / "results.json").exists() and (tmp_path / "run" / "results.md").exists()
 
 
+def test_parallel_runs_sharing_a_data_dir_build_each_dataset_once(tmp_path, toy):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy[0]), os.environ.get("PYTHONPATH", "")])}
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "evalkit.cli",
+                "run",
+                str(write_config(tmp_path, f"c{i}.py", out=f"run{i}")),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    errs = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errs
+    assert (
+        results(tmp_path, "run0")["tasks"]["toy_reverse"]["metrics"]
+        == results(tmp_path, "run1")["tasks"]["toy_reverse"]["metrics"]
+    )
+
+
 def test_missing_config_file(tmp_path):
     one_line_error(run_cli(["run", str(tmp_path / "nope.py")]), "does not exist")
 

@@ -107,20 +107,22 @@ def load_examples(task: Task, config, data_dir: str, plugin: str, data_hash: str
         source = lambda: task.read_manual(config, str(manual_dir))  # noqa: E731
     else:
         source = lambda: task.generate(config)  # noqa: E731
-    builder_cls = make_builder_class(dataset_name(plugin, task.name), task.version, source, task.description)
-    builder = builder_cls(
-        config=tfds.core.BuilderConfig(name=data_hash),
-        data_dir=str(Path(data_dir).expanduser()),
-        file_format="array_record",
-    )
+    name = dataset_name(plugin, task.name)
+    builder_cls = make_builder_class(name, task.version, source, task.description)
+    root = Path(data_dir).expanduser()
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # TFDS prints "Downloading and preparing ..."
-            builder.download_and_prepare()
+        # One builder at a time per dataset config: parallel runs (or processes) sharing data_dir wait
+        # for the first to finish building instead of racing on TFDS's temporary folders.
+        with _exclusive(root / f".{name}-{data_hash}.lock"), contextlib.redirect_stdout(io.StringIO()):
+            builder = builder_cls(
+                config=tfds.core.BuilderConfig(name=data_hash), data_dir=str(root), file_format="array_record"
+            )
+            builder.download_and_prepare()  # TFDS prints "Downloading and preparing ..." (silenced)
     except (UserError, PluginError):
         raise
     except EmptyDataset:
         examples = []
-    except (FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError) as exc:
         raise UserError(
             f"task {task.name!r} could not read its data ({exc}); check its manual_dir and data_dir"
         ) from exc
@@ -133,6 +135,24 @@ def load_examples(task: Task, config, data_dir: str, plugin: str, data_hash: str
             f"tasks.{task.name} (e.g. lengths, sizes, manual_dir)"
         )
     return sorted(examples, key=lambda ex: natural_id_key(ex["id"]))
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path):
+    """An exclusive advisory lock on ``lock_path`` (created with its folder) for the block; no-op where
+    the platform has no ``fcntl``."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _text(value: Any) -> str:
