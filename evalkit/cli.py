@@ -153,6 +153,7 @@ def cmd_train(host, spec: str, overrides: dict[str, str]) -> int:
     entries = [e for e in resolved.tasks if e.task.trains_probes]
     if not entries:
         raise UserError("none of the config's tasks trains probe models; use `evalkit run` to evaluate them")
+    _start_distributed(resolved.config)
     writable_dir(resolved.config.output_dir, "--config.output_dir")
     for entry in entries:
         for seed in probes.iter_probe_seeds(entry):
@@ -161,12 +162,22 @@ def cmd_train(host, spec: str, overrides: dict[str, str]) -> int:
     return 0
 
 
+def _start_distributed(cfg) -> None:
+    """Join the multi-process runtime first, when configured: any jax call before it would start a
+    single-process runtime instead (and every process would act as process 0)."""
+    if cfg.runtime.distributed.enabled:
+        from evalkit.runtime.handle import start_distributed
+
+        start_distributed(cfg.runtime)
+
+
 def run_resolved(host, resolved) -> int:
     """Prepare data, load the model, evaluate, report. Returns the exit status."""
     from evalkit.results import writable_dir
     from evalkit.runner import execute, prepare_data
 
     cfg = resolved.config
+    _start_distributed(cfg)
     run_dir = writable_dir(cfg.output_dir, "--config.output_dir")
     reporters = [host.registry("reporters").get(name) for name in cfg.reporters]
     examples = prepare_data(resolved)

@@ -206,3 +206,29 @@ def test_shipped_configs_refuse_arguments_they_do_not_know():
         load_config_file(str(ROOT / "configs" / "quickstart.py") + ":tset")
     with pytest.raises(UserError, match="unknown switch"):
         load_config_file(str(ROOT / "configs" / "rasp_paper.py") + ":positon=rope")
+
+
+@pytest.mark.slow
+def test_probe_run_across_two_processes(tmp_path):
+    """`evalkit run` of a probe config with runtime.distributed: both processes join before any jax call,
+    train and evaluate together, and only process 0 writes results."""
+    from evalkit.testing_multiprocess import run_processes
+
+    cfg = write_config(tmp_path, train_lengths=(1, 4), test_lengths=(4, 6))
+    script = f"""
+import os, sys
+from evalkit.cli import main
+sys.exit(main([
+    "run", {str(cfg)!r}, "--config.tasks.rasp_count.probe.train.steps=10",
+    "--config.tasks.rasp_count.probe.train.warmup_steps=2",
+    "--config.tasks.rasp_count.probe.seeds=(0,)", "--config.runtime.progress=false",
+    "--config.runtime.distributed.enabled=true",
+    "--config.runtime.distributed.coordinator_address=" + os.environ["EVALKIT_COORDINATOR"],
+    "--config.runtime.distributed.num_processes=2",
+    "--config.runtime.distributed.process_id=" + os.environ["EVALKIT_PROCESS_ID"],
+]))
+"""
+    run_processes(script, n=2, devices_per_process=2, timeout=600, init=False)
+    task = json.loads((tmp_path / "run" / "results.json").read_text())["tasks"]["rasp_count"]
+    assert task["status"] == "ok" and task["num_items"] == 8 and task["summary"]["probes"]["0"]["steps"] == 10
+    assert task["runtime"]["processes"] == 2 and task["runtime"]["devices"] == 4
