@@ -63,8 +63,15 @@ def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransf
 
 
 def masked_cross_entropy(logits: jax.Array, targets: jax.Array, loss_mask: jax.Array) -> jax.Array:
-    """Mean cross-entropy over the tokens where `loss_mask` is true (0 when none are)."""
-    ce = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+    """Mean cross-entropy over the tokens where `loss_mask` is true (0 when none are).
+
+    The target's logit is picked with a comparison and a sum over the vocabulary, not a gather: the same
+    value, and it works when the logits are split over devices by vocabulary under explicit sharding.
+    """
+    logits = logits.astype(jnp.float32)
+    vocab = jnp.arange(logits.shape[-1], dtype=targets.dtype)
+    target_logit = jnp.sum(jnp.where(vocab == targets[..., None], logits, 0.0), axis=-1)
+    ce = jax.nn.logsumexp(logits, axis=-1) - target_logit
     mask = loss_mask.astype(jnp.float32)
     return jnp.sum(ce * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 

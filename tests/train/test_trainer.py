@@ -262,9 +262,12 @@ DATA_PARALLEL = textwrap.dedent(
     assert jax.device_count() == 8
     cfg = train_config(steps=6, batch_size=16, context_len=18, lr=3e-3, warmup_steps=2, log_every=1)
     losses = {}
-    for name, shape in [("1", {"data": 1}), ("dp8", {"data": 8}), ("dp2_fsdp2_tp2", {"data": 2, "fsdp": 2, "tensor": 2})]:
+    tp = {"data": 2, "fsdp": 2, "tensor": 2}
+    for name, shape, types in [("1", {"data": 1}, "auto"), ("dp8", {"data": 8}, "auto"),
+                               ("dp2_fsdp2_tp2", tp, "auto"), ("explicit_2x2x2", tp, "explicit")]:
         mesh_cfg = mesh_config()
         mesh_cfg.shape = {"data": 1, "fsdp": 1, "tensor": 1, **shape}
+        mesh_cfg.axis_types = types
         n = mesh_cfg.shape.data * mesh_cfg.shape.fsdp * mesh_cfg.shape.tensor
         mesh = make_mesh(mesh_cfg, devices=jax.devices()[:n])
         result = train(transformer_config(**MODEL), cfg, copy_document, tempfile.mkdtemp(), mesh,
@@ -289,6 +292,7 @@ def test_data_parallel_and_sharded_match_one_device() -> None:
     assert len(losses["1"]) == 6
     np.testing.assert_allclose(losses["dp8"], losses["1"], rtol=0, atol=1e-4)
     np.testing.assert_allclose(losses["dp2_fsdp2_tp2"], losses["1"], rtol=0, atol=1e-4)
+    np.testing.assert_allclose(losses["explicit_2x2x2"], losses["1"], rtol=0, atol=1e-4)
 
 
 def test_matmul_params_leave_out_lookup_tables() -> None:
