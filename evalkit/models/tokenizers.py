@@ -204,11 +204,17 @@ class HFTokenizer:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
 
 
-def checked_ids(value: Sequence[int], vocab_size: int, what: str) -> list[int]:
-    """Token ids of a request as ints, or UserError when one lies outside the model's vocabulary
-    (an out-of-range id would otherwise be read as some other row of the embedding table)."""
+def checked_ids(value: Sequence[int], vocab_size: int, what: str, tokenized: bool = False) -> list[int]:
+    """Token ids of a request as ints, or UserError when one lies outside the model's vocabulary (an
+    out-of-range id would otherwise be read as some other row of the embedding table, or as NaN).
+    ``tokenized``: the ids come from the model's own tokenizer, so the tokenizer is what does not fit."""
     ids = [int(t) for t in value]
     bad = next((t for t in ids if not 0 <= t < vocab_size), None)
+    if bad is not None and tokenized:
+        raise UserError(
+            f"the tokenizer turned a request's {what} into token id {bad}, outside the model's vocabulary "
+            f"(0..{vocab_size - 1}); the checkpoint's tokenizer does not match its model"
+        )
     if bad is not None:
         raise UserError(
             f"a request's {what} has token id {bad}, outside the model's vocabulary (0..{vocab_size - 1}); "

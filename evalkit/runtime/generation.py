@@ -326,7 +326,7 @@ class Generator:
         if isinstance(value, str):
             if self.tokenizer is None:
                 raise UserError(f"a text {what} needs a tokenizer; configure the model's tokenizer")
-            return list(self.tokenizer.encode(value))
+            return checked_ids(self.tokenizer.encode(value), self.vocab_size, what, tokenized=True)
         return checked_ids(value, self.vocab_size, what)
 
     def _prepare(self, index: int, request: Generate) -> _Item:

@@ -117,7 +117,7 @@ class Scorer:
             raise UserError(
                 f"a text request {field} needs a tokenizer; set model.tokenizer or send token ids"
             )
-        return list(self.tokenizer.encode(value))
+        return checked_ids(self.tokenizer.encode(value), self.vocab_size, field, tokenized=True)
 
     def _encode_pair(
         self, context: str | Sequence[int], continuation: str | Sequence[int]

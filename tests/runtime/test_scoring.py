@@ -155,6 +155,20 @@ def test_text_requests_follow_lm_eval_encoding_and_bos():
     assert (res[2].logprob, res[2].is_greedy, res[2].num_tokens) == (0.0, True, 0)
 
 
+def test_ids_outside_the_vocabulary_are_refused_not_scored_as_nan():
+    with pytest.raises(UserError, match="context has token id 300, outside the model's vocabulary"):
+        scorer().loglikelihood([Loglikelihood([1, 300], [2])])
+
+    class Wide(ByteTokenizer):  # a tokenizer with more ids than the model's embedding table
+        def encode(self, text):
+            return [299 + len(text)]
+
+    model, mesh, rules = setup()
+    wide = Scorer(model, mesh, rules, runtime_defaults(), RuntimeStats(), Wide())
+    with pytest.raises(UserError, match="the tokenizer turned a request's context into token id 302"):
+        wide.loglikelihood([Loglikelihood("ab", "c")])
+
+
 def test_rolling_sums_disjoint_windows():
     text = "rolling windows cover every token exactly once! " * 3  # 144 bytes: windows of 64, 64, 16
     ids = TOK.encode(text)
