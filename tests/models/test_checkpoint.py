@@ -176,3 +176,15 @@ def test_shape_mismatch(broken, mesh):
 def test_missing_tokenizer_file(broken, mesh):
     (broken / "tokenizer" / "tokenizer.json").unlink()
     _raises(broken, mesh, "missing its tokenizer file")
+
+
+def test_corrupt_params_give_one_short_sentence(broken, mesh):
+    for data in (broken / "3" / "params" / "d").iterdir():
+        data.write_bytes(b"garbage" * 10)
+    with pytest.raises(UserError) as info:
+        load_model(broken, mesh, DEFAULT_RULES)
+    message = str(info.value)
+    assert (
+        "params could not be restored" in message or "unreadable params" in message
+    ) and "save it again" in message
+    assert len(message.splitlines()) == 1 and len(message) < 400, message
