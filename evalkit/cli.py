@@ -71,11 +71,24 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if debug:
             raise
+        sys.unraisablehook = _quiet_closed_loop(sys.unraisablehook)
         print(f"evalkit: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("evalkit: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+
+
+def _quiet_closed_loop(hook):
+    """After an error: orbax's background I/O may still call into its closed asyncio loop while the
+    process exits; that 'Event loop is closed' noise would print a traceback under the one sentence."""
+
+    def hook_without_closed_loop(unraisable) -> None:
+        value = unraisable.exc_value
+        if not (isinstance(value, RuntimeError) and str(value) == "Event loop is closed"):
+            hook(unraisable)
+
+    return hook_without_closed_loop
 
 
 def _dispatch(args: argparse.Namespace, overrides: dict[str, str]) -> int:
