@@ -113,7 +113,9 @@ def _restore_meta(mngr: ocp.CheckpointManager, path: Path, step: int) -> dict[st
     try:
         meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
     except Exception as exc:  # orbax/json errors on a damaged item.
-        raise _bad(path, f"step {step} has an unreadable model config ({_brief(exc)}); save it again") from exc
+        raise _bad(
+            path, f"step {step} has an unreadable model config ({_brief(exc)}); save it again"
+        ) from exc
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or "model_config" not in meta:
         raise _bad(
             path, f"step {step} has no evalkit model config; save it with `evalkit convert` or save_model"
@@ -133,7 +135,9 @@ def _check_shapes(mngr: ocp.CheckpointManager, path: Path, step: int, target: di
     try:
         stored = mngr.item_metadata(step)["params"]
     except Exception as exc:
-        raise _bad(path, f"step {step} has unreadable params metadata ({_brief(exc)}); save it again") from exc
+        raise _bad(
+            path, f"step {step} has unreadable params metadata ({_brief(exc)}); save it again"
+        ) from exc
     if stored is None:
         raise _bad(path, f"step {step} has no 'params' item; save it again with evalkit")
     flat_stored = {_key(p): leaf for p, leaf in jax.tree_util.tree_leaves_with_path(stored)}
@@ -201,6 +205,8 @@ def load_model(
         try:
             restored = mngr.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(target)))
         except Exception as exc:
-            raise _bad(path, f"step {step} params could not be restored ({_brief(exc)}); save it again") from exc
+            raise _bad(
+                path, f"step {step} params could not be restored ({_brief(exc)}); save it again"
+            ) from exc
     nnx.replace_by_pure_dict(state, restored["params"])
     return nnx.merge(graphdef, state), _tokenizer(path, meta.get("tokenizer")), cfg

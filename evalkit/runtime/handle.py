@@ -115,7 +115,14 @@ def runtime_mesh(runtime: ConfigDict) -> jax.sharding.Mesh:
     try:
         return make_mesh(cfg)
     except ValueError as exc:
-        raise UserError(f"{exc} Fix --config.runtime.mesh.shape for {jax.device_count()} devices.") from exc
+        key = (
+            "axis_types"
+            if "axis_types" in str(exc)
+            else "axis_order"
+            if "axis_order" in str(exc)
+            else "shape"
+        )
+        raise UserError(f"{exc} Fix --config.runtime.mesh.{key} ({jax.device_count()} devices).") from exc
 
 
 def runtime_rules(runtime: ConfigDict) -> Rules:

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -253,6 +254,11 @@ class _Run:
         if latest is not None:
             _, _, meta = checkpoints.restore(manager, latest, state[0], state[1])  # fills `state` in place
             start, prior_wall = latest, float(meta.get("wall_s", 0.0))
+            if self.progress and self.is_main:
+                print(
+                    f"evalkit: resuming training from the checkpoint at step {start} of {cfg.steps}",
+                    file=sys.stderr,
+                )
         history = _load_history(self.workdir, start)
         bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not (self.progress and self.is_main))
         clock = _Clock(prior_wall)

@@ -151,6 +151,10 @@ def test_bad_input_is_refused_before_training(tmp_path):
     assert "Traceback" not in res.stderr
     res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.train.context_len=8"])
     assert res.returncode == 2 and "context_len=8 is shorter than the longest training example" in res.stderr
+    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.model.vocab_size=10"])
+    assert res.returncode == 2 and "vocab_size is set by the task from its vocabulary" in res.stderr
+    res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.train.seed=3"])
+    assert res.returncode == 2 and "set probe.seeds instead" in res.stderr
     res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.model.position=fire"])
     assert (
         res.returncode == 2
