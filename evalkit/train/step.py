@@ -65,15 +65,26 @@ def make_optimizer(train_cfg: ml_collections.ConfigDict) -> optax.GradientTransf
 def masked_cross_entropy(logits: jax.Array, targets: jax.Array, loss_mask: jax.Array) -> jax.Array:
     """Mean cross-entropy over the tokens where `loss_mask` is true (0 when none are).
 
-    The target's logit is picked with a comparison and a sum over the vocabulary, not a gather: the same
-    value, and it works when the logits are split over devices by vocabulary under explicit sharding.
+    When explicit sharding splits the vocabulary over devices, a gather of the target logits cannot be
+    placed; the target's logit is then picked with a comparison and a sum (the same values, though XLA
+    rounds the gradient slightly differently). Otherwise optax's gather, so trained probes stay
+    bit-for-bit reproducible across evalkit versions.
     """
     logits = logits.astype(jnp.float32)
-    vocab = jnp.arange(logits.shape[-1], dtype=targets.dtype)
-    target_logit = jnp.sum(jnp.where(vocab == targets[..., None], logits, 0.0), axis=-1)
-    ce = jax.nn.logsumexp(logits, axis=-1) - target_logit
+    if not _vocab_split(logits):
+        ce = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
+    else:
+        vocab = jnp.arange(logits.shape[-1], dtype=targets.dtype)
+        target_logit = jnp.sum(jnp.where(vocab == targets[..., None], logits, 0.0), axis=-1)
+        ce = jax.nn.logsumexp(logits, axis=-1) - target_logit
     mask = loss_mask.astype(jnp.float32)
     return jnp.sum(ce * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def _vocab_split(logits: jax.Array) -> bool:
+    """Whether the traced logits carry an explicit sharding of their last (vocabulary) axis."""
+    spec = getattr(getattr(jax.typeof(logits), "sharding", None), "spec", None)
+    return bool(spec) and len(spec) == logits.ndim and spec[-1] is not None
 
 
 def _global_norm(tree: Any) -> jax.Array:
