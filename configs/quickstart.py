@@ -1,6 +1,6 @@
 """Quickstart: train small probe transformers on RASP-L tasks (short inputs), test them on longer inputs.
 
-    evalkit run configs/quickstart.py            # ~8 minutes on 2 idle CPU cores
+    evalkit run configs/quickstart.py            # 7.5-9 minutes on 2 idle CPU cores
     evalkit run configs/quickstart.py:test       # a seconds-long reduced form (used by the test suite)
 
 Tasks with a short RASP-L program (count, copy with unique tokens, addition with index hints) are
