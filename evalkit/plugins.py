@@ -248,6 +248,8 @@ def _check_api_version(name: str, plugin: Any) -> None:
     required = getattr(plugin, "EVALKIT_PLUGIN_API", None)
     if required is None:
         return
+    if isinstance(required, str) and required.strip().isdigit():
+        required = int(required)
     if isinstance(required, bool) or not isinstance(required, int) or required < 1:
         raise PluginError(
             f"plugin {name!r} sets EVALKIT_PLUGIN_API={required!r}; it must be the int API version it "
@@ -261,13 +263,13 @@ def _check_api_version(name: str, plugin: Any) -> None:
 
 
 def _check_hooks_marked(name: str, plugin: Any) -> None:
-    """A function named like a hook but not decorated would be silently ignored by pluggy."""
+    """A hook implementation without @hookimpl would be silently ignored by pluggy."""
     for attr in dir(plugin):
-        if attr.startswith("evalkit_") and callable(getattr(plugin, attr, None)):
+        if hasattr(hookspecs, attr) and attr.startswith("evalkit_") and callable(getattr(plugin, attr, None)):
             if not hasattr(getattr(plugin, attr), "evalkit_impl"):
                 raise PluginError(
                     f"plugin {name!r} defines {attr}() without @hookimpl, so evalkit would never call it; "
-                    "decorate it with @evalkit.hookimpl"
+                    f"decorate it with @evalkit.hookimpl (or disable the plugin: EVALKIT_DISABLE_PLUGINS={name})"
                 )
 
 

@@ -6,6 +6,7 @@ import dataclasses
 import importlib.metadata
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 from ml_collections import ConfigDict
 
@@ -151,6 +152,7 @@ def _check_run_settings(cfg: ConfigDict) -> None:
     """Settings that would otherwise fail only once work has started."""
     if not str(cfg.output_dir).strip():
         raise UserError("output_dir is empty; set --config.output_dir to the folder results should go to")
+    cfg.output_dir = str(Path(str(cfg.output_dir).strip()).expanduser())  # one folder for every writer
     if cfg.runtime.too_long not in TOO_LONG:
         raise UserError(
             f"runtime.too_long={cfg.runtime.too_long!r} must be one of {', '.join(map(repr, TOO_LONG))}"

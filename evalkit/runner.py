@@ -8,7 +8,7 @@ import sys
 import time
 import traceback
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -238,17 +238,24 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
 def _checked_scores(task: Task, example: Example, scores: Any) -> dict[str, float | None]:
     """The scores of one item as floats (None: no score); a PluginError names the task, item and key."""
     where = f"task {task.name!r} scored item {example['id']!r}"
-    if not isinstance(scores, dict):
+    if not isinstance(scores, Mapping):
         raise PluginError(f"{where} with a {type(scores).__name__}; score() must return a dict of numbers")
     out = {}
     for key, value in scores.items():
-        if value is not None and (not isinstance(value, int | float | np.number) or isinstance(value, str)):
+        if value is None:
+            out[str(key)] = None
+            continue
+        try:
+            number = None if isinstance(value, str | bytes) else float(value)  # numpy / jax scalars too
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
             raise PluginError(
                 f"{where}: {key!r} is {value!r}; score() values must be numbers (None for no score)"
             )
-        if value is not None and not np.isfinite(float(value)):
-            raise PluginError(f"{where}: {key!r} is {value!r}; use None for an item without this score")
-        out[str(key)] = None if value is None else float(value)
+        if np.isnan(number):
+            raise PluginError(f"{where}: {key!r} is NaN; use None for an item without this score")
+        out[str(key)] = number
     return out
 
 

@@ -228,7 +228,7 @@ def test_a_task_whose_metric_is_not_registered_names_task_and_score(evalkit_host
     [
         (0.5, "with a float; score\\(\\) must return a dict of numbers"),
         ({"em": "yes"}, "'em' is 'yes'; score\\(\\) values must be numbers"),
-        ({"em": float("nan")}, "'em' is nan; use None for an item without this score"),
+        ({"em": float("nan")}, "'em' is NaN; use None for an item without this score"),
     ],
 )
 def test_bad_scores_fail_the_task_with_the_item_named(evalkit_host, register_plugin, tmp_path, scores, match):
@@ -256,3 +256,36 @@ def test_bad_scores_fail_the_task_with_the_item_named(evalkit_host, register_plu
     task = evaluate_task("bad_scores", tmp_path)["tasks"]["bad_scores"]
     assert task["status"] == "failed" and "task 'bad_scores' scored item 'item0'" in task["error"]
     assert __import__("re").search(match, task["error"]), task["error"]
+
+
+def test_number_like_scores_are_accepted(evalkit_host, register_plugin, tmp_path):
+    import types
+
+    import numpy as np
+
+    from evalkit.api import Loglikelihood
+    from evalkit.testing import evaluate_task
+
+    class NumberLike(Task):
+        name = "number_like"
+
+        def generate(self, config):
+            yield {"id": "item0"}
+
+        def requests(self, example, config):
+            return [Loglikelihood("a", "b")]
+
+        def score(self, example, responses, config):
+            return types.MappingProxyType({"flag": np.bool_(True), "arr": np.array(0.5), "none": None})
+
+    class P:
+        evalkit_hookimpl = hookimpl  # an evalkit_* name that is not a hook: fine
+
+        @hookimpl
+        def evalkit_register_tasks(self, register):
+            register(NumberLike())
+
+    register_plugin(P(), name="numberlike")
+    task = evaluate_task("number_like", tmp_path)["tasks"]["number_like"]
+    assert task["status"] == "ok", task.get("error")
+    assert task["metrics"]["flag"]["value"] == 1.0 and task["metrics"]["arr"]["value"] == 0.5

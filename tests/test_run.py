@@ -221,6 +221,16 @@ def test_unusable_output_dir_and_run_settings_stop_before_any_work(tmp_path, toy
     one_line_error(run_cli(["run", str(bad_label)], pythonpath=toy), "task label 'a/b' cannot name files")
 
 
+def test_output_dir_with_a_tilde_is_one_folder_for_every_writer(tmp_path, toy):
+    cfg = tmp_path / "tilde.py"
+    cfg.write_text(CONFIG.format(out="~/tilde_run", data=str(tmp_path / "data")))
+    res = run_cli(["run", str(cfg)], env={"HOME": str(tmp_path)}, pythonpath=toy)
+    assert res.returncode == 0, res.stderr
+    run = tmp_path / "tilde_run"
+    assert (run / "results.json").exists() and (run / "results.md").exists()
+    assert (run / "toy_reverse" / "samples.jsonl").exists() and not (tmp_path / "~").exists()
+
+
 def test_output_files_follow_the_umask(tmp_path, toy):
     from evalkit.results import write_text_atomic
 

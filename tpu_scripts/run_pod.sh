@@ -14,12 +14,13 @@ if [ $# -lt 3 ]; then
   exit 2
 fi
 tpu=$1; zone=$2; shift 2
-repo_dir=$(printf '%q' "${EVALKIT_REPO_DIR:-evalkit}")
+repo_dir=${EVALKIT_REPO_DIR:-evalkit}
+repo_dir=${repo_dir/#\~/\$HOME}  # a leading ~ becomes the worker's $HOME (expanded there, in quotes)
 args=$(printf '%q ' "$@")
 gcloud compute tpus tpu-vm ssh "$tpu" --zone "$zone" --worker=all --command "
   set -e
-  cd $repo_dir
-  [ -d .venv ] || python3 -m venv .venv || { echo 'python3 -m venv failed: install python3-venv' >&2; exit 2; }
+  cd \"$repo_dir\"
+  [ -f .venv/bin/activate ] || python3 -m venv .venv || { echo 'python3 -m venv failed: install python3-venv' >&2; exit 2; }
   . .venv/bin/activate
   pip install -q -e . \$(for d in plugins/*/; do printf -- '-e %s ' \"\$d\"; done) 'jax[tpu]'
   evalkit run $args --config.runtime.distributed.enabled=true

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Copy this checkout to every worker of a TPU VM pod slice (run before run_pod.sh). The copy replaces
-# the previous one (files deleted here disappear there too); the workers' .venv is kept.
+# Copy this checkout to every worker of a TPU VM pod slice (run before run_pod.sh). It is unpacked over
+# the previous copy, so the workers' runs/ and .venv stay (and files deleted here stay there too).
 #
 #   tpu_scripts/sync_repo.sh TPU_NAME ZONE
 set -euo pipefail
@@ -9,10 +9,10 @@ if [ $# -ne 2 ]; then
   exit 2
 fi
 tpu=$1; zone=$2
-repo_dir=$(printf '%q' "${EVALKIT_REPO_DIR:-evalkit}")
+repo_dir=${EVALKIT_REPO_DIR:-evalkit}
+repo_dir=${repo_dir/#\~/\$HOME}  # a leading ~ becomes the worker's $HOME (expanded there, in quotes)
 root=$(git rev-parse --show-toplevel)
 tar -C "$root" --exclude=.git --exclude=runs --exclude=.venv --exclude=.pytest_cache --exclude=.ruff_cache -czf /tmp/evalkit-src.tgz .
 gcloud compute tpus tpu-vm scp /tmp/evalkit-src.tgz "$tpu":/tmp/ --zone "$zone" --worker=all
 gcloud compute tpus tpu-vm ssh "$tpu" --zone "$zone" --worker=all \
-  --command "rm -rf $repo_dir.new && mkdir -p $repo_dir.new && tar -C $repo_dir.new -xzf /tmp/evalkit-src.tgz \
-    && { [ ! -d $repo_dir/.venv ] || mv $repo_dir/.venv $repo_dir.new/; } && rm -rf $repo_dir && mv $repo_dir.new $repo_dir"
+  --command "mkdir -p \"$repo_dir\" && tar -C \"$repo_dir\" -xzf /tmp/evalkit-src.tgz"

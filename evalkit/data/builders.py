@@ -139,16 +139,25 @@ def load_examples(task: Task, config, data_dir: str, plugin: str, data_hash: str
 
 @contextlib.contextmanager
 def _exclusive(lock_path: Path):
-    """An exclusive advisory lock on ``lock_path`` (created with its folder) for the block; no-op where
-    the platform has no ``fcntl``."""
+    """An exclusive advisory lock on ``lock_path`` (created with its folder) for the block; no lock where
+    the platform has no ``fcntl``, the folder is read-only or the filesystem refuses locks."""
     try:
         import fcntl
     except ImportError:  # Windows
         yield
         return
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")  # noqa: SIM115 - closed below
+    except OSError:  # read-only data_dir (datasets prepared elsewhere): nothing to build, no lock
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # e.g. NFS without lock support: build unlocked, as before
+            yield
+            return
         try:
             yield
         finally:

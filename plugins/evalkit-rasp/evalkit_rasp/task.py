@@ -136,8 +136,7 @@ class RaspTask(Task):
                 f"raise {where}.params"
             )
         rng = np.random.default_rng(0)
-        prompt, answer = spec.make_example(rng, longest)
-        need = len(prompt) + len(answer) + config.max_new_slack
+        need = max(sum(map(len, spec.make_example(rng, longest))) for _ in range(64)) + config.max_new_slack
         model = config.probe.model
         if model.max_len < need:
             raise UserError(
@@ -148,8 +147,7 @@ class RaspTask(Task):
             raise UserError(
                 f"{where}.probe.train.context_len must be <= probe.model.max_len ({model.max_len})"
             )
-        prompt, answer = spec.make_example(rng, hi)
-        train_need = len(prompt) + len(answer)
+        train_need = max(sum(map(len, spec.make_example(rng, hi))) for _ in range(64))  # lengths vary
         if config.probe.train.context_len < train_need:
             raise UserError(
                 f"{where}.probe.train.context_len={config.probe.train.context_len} is shorter than the longest "
