@@ -223,6 +223,38 @@ def test_a_task_whose_metric_is_not_registered_names_task_and_score(evalkit_host
         evaluate_task("needs_metric", tmp_path)
 
 
+class OneItem(Task):
+    """A one-item log-likelihood task whose score() returns ``scores`` as given."""
+
+    def __init__(self, name, scores):
+        self.name, self.scores = name, scores
+
+    def generate(self, config):
+        yield {"id": "item0"}
+
+    def requests(self, example, config):
+        from evalkit.api import Loglikelihood
+
+        return [Loglikelihood("a", "b")]
+
+    def score(self, example, responses, config):
+        return self.scores
+
+
+def _evaluate_one_item(register_plugin, tmp_path, name, scores, plugin_attrs=None):
+    from evalkit.testing import evaluate_task
+
+    class P:
+        @hookimpl
+        def evalkit_register_tasks(self, register):
+            register(OneItem(name, scores))
+
+    for attr, value in (plugin_attrs or {}).items():
+        setattr(P, attr, value)
+    register_plugin(P(), name=f"{name}_plugin")
+    return evaluate_task(name, tmp_path)["tasks"][name]
+
+
 @pytest.mark.parametrize(
     "scores, match",
     [
@@ -232,28 +264,7 @@ def test_a_task_whose_metric_is_not_registered_names_task_and_score(evalkit_host
     ],
 )
 def test_bad_scores_fail_the_task_with_the_item_named(evalkit_host, register_plugin, tmp_path, scores, match):
-    from evalkit.api import Loglikelihood
-    from evalkit.testing import evaluate_task
-
-    class BadScores(Task):
-        name = "bad_scores"
-
-        def generate(self, config):
-            yield {"id": "item0"}
-
-        def requests(self, example, config):
-            return [Loglikelihood("a", "b")]
-
-        def score(self, example, responses, config):
-            return scores
-
-    class P:
-        @hookimpl
-        def evalkit_register_tasks(self, register):
-            register(BadScores())
-
-    register_plugin(P(), name="badscores")
-    task = evaluate_task("bad_scores", tmp_path)["tasks"]["bad_scores"]
+    task = _evaluate_one_item(register_plugin, tmp_path, "bad_scores", scores)
     assert task["status"] == "failed" and "task 'bad_scores' scored item 'item0'" in task["error"]
     assert __import__("re").search(match, task["error"]), task["error"]
 
@@ -263,29 +274,10 @@ def test_number_like_scores_are_accepted(evalkit_host, register_plugin, tmp_path
 
     import numpy as np
 
-    from evalkit.api import Loglikelihood
-    from evalkit.testing import evaluate_task
-
-    class NumberLike(Task):
-        name = "number_like"
-
-        def generate(self, config):
-            yield {"id": "item0"}
-
-        def requests(self, example, config):
-            return [Loglikelihood("a", "b")]
-
-        def score(self, example, responses, config):
-            return types.MappingProxyType({"flag": np.bool_(True), "arr": np.array(0.5), "none": None})
-
-    class P:
-        evalkit_hookimpl = hookimpl  # an evalkit_* name that is not a hook: fine
-
-        @hookimpl
-        def evalkit_register_tasks(self, register):
-            register(NumberLike())
-
-    register_plugin(P(), name="numberlike")
-    task = evaluate_task("number_like", tmp_path)["tasks"]["number_like"]
+    scores = types.MappingProxyType({"flag": np.bool_(True), "arr": np.array(0.5), "none": None})
+    # an evalkit_* name that is not a hook is fine without @hookimpl
+    task = _evaluate_one_item(
+        register_plugin, tmp_path, "number_like", scores, {"evalkit_hookimpl": hookimpl}
+    )
     assert task["status"] == "ok", task.get("error")
     assert task["metrics"]["flag"]["value"] == 1.0 and task["metrics"]["arr"]["value"] == 0.5
