@@ -167,6 +167,11 @@ def _check_probe_config(label: str, task: Task, tcfg: ConfigDict) -> None:
     from evalkit.models.config import validate_model_config
     from evalkit.train.config import check_fits  # no jax import: resolving stays quick
 
+    default_seed = default_config_of(task, "task").probe.train.get("seed", 0)
+    if tcfg.probe.train.get("seed", 0) != default_seed:  # the host trains one probe per probe.seeds entry
+        raise UserError(
+            f"tasks.{label}.probe.train.seed is replaced by each of probe.seeds; set probe.seeds instead"
+        )
     try:
         model_cfg = task.probe_model_config(tcfg)
         try:

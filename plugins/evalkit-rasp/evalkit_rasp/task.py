@@ -160,15 +160,11 @@ class RaspTask(Task):
             )
         if not config.probe.seeds:
             raise UserError(f"{where}.probe.seeds must list at least one training seed")
-        placeholder = probe_defaults()  # fields the task replaces: an override would be silently lost
+        placeholder = probe_defaults()  # vocab_size is replaced by the task: an override would be lost
         if model.vocab_size not in (placeholder.model.vocab_size, spec.vocab.vocab_size):
             raise UserError(
                 f"{where}.probe.model.vocab_size is set by the task from its vocabulary "
                 f"({spec.vocab.vocab_size} ids); remove the override"
-            )
-        if config.probe.train.seed != placeholder.train.seed:
-            raise UserError(
-                f"{where}.probe.train.seed is replaced by each of probe.seeds; set probe.seeds instead"
             )
 
     def training_identity(self, config: ConfigDict) -> dict[str, Any]:
