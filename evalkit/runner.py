@@ -220,13 +220,12 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
             responses[i][j] = out
     records = []
     for ex, reqs, resps in zip(chunk, per_item, responses, strict=True):
-        scores = _checked_scores(task, ex, task.score(ex, resps, entry.config))
         rec = {
             "id": ex["id"],
             "groups": ex.get("groups", {}),
             "requests": [to_json(r) for r in reqs],
             "responses": [to_json(r) for r in resps],
-            "scores": dict(scores),
+            "scores": task.score(ex, resps, entry.config),
         }
         details = task.details(ex, resps, entry.config)
         if details:
@@ -235,9 +234,9 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
     return records
 
 
-def _checked_scores(task: Task, example: Example, scores: Any) -> dict[str, float | None]:
+def _checked_scores(task: Task, item_id: Any, scores: Any) -> dict[str, float | None]:
     """The scores of one item as floats (None: no score); a PluginError names the task, item and key."""
-    where = f"task {task.name!r} scored item {example['id']!r}"
+    where = f"task {task.name!r} scored item {item_id!r}"
     if not isinstance(scores, Mapping):
         raise PluginError(f"{where} with a {type(scores).__name__}; score() must return a dict of numbers")
     out = {}
@@ -260,12 +259,13 @@ def _checked_scores(task: Task, example: Example, scores: Any) -> dict[str, floa
 
 
 def _check_record(entry: TaskEntry, rec: Record) -> Record:
-    if not isinstance(rec, dict) or "id" not in rec or not isinstance(rec.get("scores"), dict):
+    """A record from the default loop or a task's own protocol: id and groups present, scores checked."""
+    if not isinstance(rec, dict) or "id" not in rec or "scores" not in rec:
         raise TypeError(
             f"task {entry.task.name!r} produced a record without 'id' and a 'scores' dict: {rec!r:.200}"
         )
     rec.setdefault("groups", {})
-    rec["scores"] = {k: (None if v is None else float(v)) for k, v in rec["scores"].items()}
+    rec["scores"] = _checked_scores(entry.task, rec["id"], rec["scores"])
     return _jsonable(rec)
 
 
