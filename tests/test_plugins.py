@@ -281,3 +281,21 @@ def test_number_like_scores_are_accepted(evalkit_host, register_plugin, tmp_path
     )
     assert task["status"] == "ok", task.get("error")
     assert task["metrics"]["flag"]["value"] == 1.0 and task["metrics"]["arr"]["value"] == 0.5
+
+
+def test_records_from_a_tasks_own_protocol_are_checked_the_same_way(evalkit_host, register_plugin, tmp_path):
+    class OwnProtocol(OneItem):
+        def evaluate(self, handle, examples, config):
+            for ex in examples:
+                yield {"id": ex["id"], "scores": {"em": "high"}}
+
+    class P:
+        @hookimpl
+        def evalkit_register_tasks(self, register):
+            register(OwnProtocol("own_protocol", None))
+
+    from evalkit.testing import evaluate_task
+
+    register_plugin(P(), name="ownprotocol")
+    task = evaluate_task("own_protocol", tmp_path)["tasks"]["own_protocol"]
+    assert task["status"] == "failed" and "scored item 'item0': 'em' is 'high'" in task["error"]
