@@ -35,10 +35,10 @@ import numpy as np  # noqa: E402
 from evalkit.api.requests import Generate, Loglikelihood  # noqa: E402
 from evalkit.config import runtime_defaults  # noqa: E402
 from evalkit.models import get_preset  # noqa: E402
+from evalkit.models.sharded import param_count  # noqa: E402
 from evalkit.runtime import DEFAULT_RULES, make_mesh, mesh_config  # noqa: E402
 from evalkit.runtime.handle import flax_model_config, load_flax_model  # noqa: E402
 from evalkit.runtime.host_memory import keep_freed_host_memory  # noqa: E402
-from evalkit.runtime.mesh import param_count  # noqa: E402
 from evalkit.train.config import train_config  # noqa: E402
 from evalkit.train.flops import matmul_params, peak_flops  # noqa: E402
 from evalkit.train.trainer import train  # noqa: E402

@@ -122,7 +122,7 @@ def main() -> None:
     from twin import llama_twin
 
     from evalkit.models import llama_20m
-    from evalkit.runtime.mesh import param_count
+    from evalkit.models.sharded import param_count
 
     torch.set_num_threads(args.threads)
     model_cfg = llama_20m()

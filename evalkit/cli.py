@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # Subcommands that live next to the code they drive (loaded lazily so --help stays jax-free).
-_EXTRA_COMMANDS = ("evalkit.runtime.score_cli", "evalkit.models.convert_cli", "evalkit.results.compare")
+_EXTRA_COMMANDS = ("evalkit.runtime.score_cli", "evalkit.runtime.convert_cli", "evalkit.results.compare")
 
 
 def main(argv: list[str] | None = None) -> int:

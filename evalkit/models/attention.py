@@ -13,7 +13,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from evalkit.runtime.mesh import batch_shards
+from evalkit.sharding import batch_shards
 
 MASK_VALUE = -1e30  # Finite, so masked scores never make inf - inf = NaN.
 # Without a cache, rows of at least BLOCKED_MIN_LENGTH slots that are a multiple of MIN_QUERY_BLOCK

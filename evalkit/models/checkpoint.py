@@ -20,8 +20,9 @@ from flax import nnx
 
 from evalkit.errors import UserError
 from evalkit.models.config import transformer_config
+from evalkit.models.sharded import abstract_model
 from evalkit.models.tokenizers import Tokenizer, load_tokenizer
-from evalkit.runtime.mesh import Rules, abstract_model
+from evalkit.sharding import Rules
 
 FORMAT = "evalkit.model"
 FORMAT_VERSION = 1

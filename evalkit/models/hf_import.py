@@ -23,8 +23,9 @@ from flax import nnx
 from evalkit.errors import UserError
 from evalkit.models.config import transformer_config
 from evalkit.models.safetensors_io import INDEX_FILE, SafetensorsWeights
+from evalkit.models.sharded import abstract_model
 from evalkit.models.tokenizers import HFTokenizer
-from evalkit.runtime.mesh import Rules, abstract_model
+from evalkit.sharding import Rules
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ from jax.sharding import PartitionSpec as P
 from evalkit.models.attention import attend_cached, causal_attention
 from evalkit.models.config import head_dim, validate_model_config
 from evalkit.models.positions import PositionEncoding, make_position_encoding
-from evalkit.runtime.mesh import logical_to_mesh, shard_activation
+from evalkit.sharding import logical_to_mesh, shard_activation
 
 Axes = tuple[str | None, ...]
 KV_AXES = ("batch", "kv_heads", "length", "head_dim")  # logical axes of cached values (and uncached keys)

@@ -1,21 +1,22 @@
-"""Runtime: device mesh, sharding rules, sharded model creation, scoring and generation engines."""
+"""Runtime: device mesh, scoring and generation engines; re-exports the sharding helpers and sharded model
+creation (defined below the runtime, in :mod:`evalkit.sharding` and :mod:`evalkit.models.sharded`)."""
 
 import importlib
 
 # Lazy exports: importing this package does not import jax until a name is used.
 _EXPORTS = {
-    "DEFAULT_RULES": "evalkit.runtime.mesh",
-    "abstract_model": "evalkit.runtime.mesh",
-    "create_model": "evalkit.runtime.mesh",
-    "logical_to_mesh": "evalkit.runtime.mesh",
+    "DEFAULT_RULES": "evalkit.sharding",
+    "abstract_model": "evalkit.models.sharded",
+    "create_model": "evalkit.models.sharded",
+    "logical_to_mesh": "evalkit.sharding",
     "make_mesh": "evalkit.runtime.mesh",
     "maybe_init_distributed": "evalkit.runtime.mesh",
     "mesh_config": "evalkit.runtime.mesh",
-    "param_count": "evalkit.runtime.mesh",
-    "shard_activation": "evalkit.runtime.mesh",
+    "param_count": "evalkit.models.sharded",
+    "shard_activation": "evalkit.sharding",
     "shard_batch": "evalkit.runtime.mesh",
-    "state_shardings": "evalkit.runtime.mesh",
-    "use_mesh": "evalkit.runtime.mesh",
+    "state_shardings": "evalkit.sharding",
+    "use_mesh": "evalkit.sharding",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -39,8 +39,9 @@ from evalkit.errors import UserError
 from evalkit.models.config import head_dim
 from evalkit.models.tokenizers import checked_ids
 from evalkit.models.transformer import KEY_CACHE_AXES, KV_AXES, Cache
-from evalkit.runtime.mesh import Rules, logical_to_mesh, shard_batch, state_shardings, use_mesh
+from evalkit.runtime.mesh import shard_batch
 from evalkit.runtime.stats import RuntimeStats, state_signature
+from evalkit.sharding import Rules, logical_to_mesh, state_shardings, use_mesh
 
 MIN_BUCKET = 16  # smallest prompt / new-token bucket
 FIRST_CHUNK = 8  # decode steps before the first host stop-string check; doubles up to MAX_CHUNK

@@ -25,10 +25,12 @@ from evalkit.api.requests import (
 )
 from evalkit.errors import UserError
 from evalkit.models.config import transformer_config
+from evalkit.models.sharded import create_model
 from evalkit.models.tokenizers import load_tokenizer
-from evalkit.runtime.mesh import Rules, create_model, make_mesh, maybe_init_distributed, mesh_config
+from evalkit.runtime.mesh import make_mesh, maybe_init_distributed, mesh_config
 from evalkit.runtime.scoring import Scorer
 from evalkit.runtime.stats import RuntimeStats
+from evalkit.sharding import Rules
 
 _EXTRA_KEYS = ("tokenizer", "checkpoint", "init_seed", "name")
 

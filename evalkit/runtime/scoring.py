@@ -29,9 +29,9 @@ from jax.sharding import NamedSharding
 from evalkit.api.requests import Loglikelihood, LoglikelihoodResult, LoglikelihoodRolling, RollingResult
 from evalkit.errors import UserError
 from evalkit.models.tokenizers import checked_ids
-from evalkit.runtime.mesh import Rules, logical_to_mesh, state_shardings, use_mesh
 from evalkit.runtime.packing import Batch, Packer, PackItem
 from evalkit.runtime.stats import RuntimeStats, state_signature
+from evalkit.sharding import Rules, logical_to_mesh, state_shardings, use_mesh
 
 _ROW_AXES = ("batch", "length")
 _IN_FLIGHT = 4  # batches dispatched but not yet collected

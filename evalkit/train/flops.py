@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import jax
 from flax import nnx
 
-from evalkit.runtime.mesh import param_count
+from evalkit.models.sharded import param_count
 
 #: Dense bf16 peak FLOP/s per chip, matched by substring of `device.device_kind` (first match wins).
 PEAK_FLOPS: tuple[tuple[str, float], ...] = (

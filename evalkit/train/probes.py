@@ -10,7 +10,7 @@ import jax
 import ml_collections
 from flax import nnx
 
-from evalkit.runtime.mesh import Rules
+from evalkit.sharding import Rules
 from evalkit.train.data import DocumentFn
 from evalkit.train.trainer import EvalFn, TrainResult, load_trained, run_hash, train
 

@@ -21,7 +21,7 @@ import optax
 from flax import nnx
 
 from evalkit.models.transformer import Transformer
-from evalkit.runtime.mesh import Rules, state_shardings, use_mesh
+from evalkit.sharding import Rules, state_shardings, use_mesh
 from evalkit.train.config import identity_view
 
 # --- optimisation ------------------------------------------------------------------------------------

@@ -27,16 +27,11 @@ from tqdm.auto import tqdm
 
 from evalkit.errors import UserError
 from evalkit.models.config import transformer_config
+from evalkit.models.sharded import abstract_model, param_count
 from evalkit.results.atomic import write_json_atomic, write_text_atomic
 from evalkit.results.schema import stable_hash
-from evalkit.runtime.mesh import (
-    Rules,
-    abstract_model,
-    logical_to_mesh,
-    param_count,
-    shard_batch,
-    use_mesh,
-)
+from evalkit.runtime.mesh import shard_batch
+from evalkit.sharding import Rules, logical_to_mesh, use_mesh
 from evalkit.train import checkpoints
 from evalkit.train.config import check_fits, identity_view
 from evalkit.train.data import BATCH_KEYS, DocumentFn, make_batch

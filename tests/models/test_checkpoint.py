@@ -19,9 +19,9 @@ from hf_tiny import write_numpy_llama, write_tokenizer
 from evalkit.errors import UserError
 from evalkit.models import ByteTokenizer, HFTokenizer
 from evalkit.models.checkpoint import load_model, save_model
-from evalkit.models.convert_cli import add_parser
 from evalkit.models.hf_import import load_hf_model
 from evalkit.runtime import DEFAULT_RULES, make_mesh, mesh_config
+from evalkit.runtime.convert_cli import add_parser
 
 MESH_CHECK = Path(__file__).parent / "checkpoint_mesh_check.py"
 REPO = Path(__file__).parents[2]

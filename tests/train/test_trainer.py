@@ -297,8 +297,8 @@ def test_data_parallel_and_sharded_match_one_device() -> None:
 
 def test_matmul_params_leave_out_lookup_tables() -> None:
     from evalkit.models import gpt2_small, llama_20m
+    from evalkit.models.sharded import param_count
     from evalkit.models.transformer import Transformer
-    from evalkit.runtime.mesh import param_count
     from evalkit.train.flops import matmul_params
 
     untied = nnx.eval_shape(lambda: Transformer(llama_20m(), rngs=nnx.Rngs(0)))  # RoPE, separate head

@@ -40,7 +40,9 @@ def run(args: argparse.Namespace, overrides: dict[str, str] | None = None) -> in
     del overrides  # convert takes no --config.* overrides.
     from evalkit.models.checkpoint import save_model
     from evalkit.models.hf_import import load_hf_model
-    from evalkit.runtime.mesh import DEFAULT_RULES, make_mesh, mesh_config, param_count
+    from evalkit.models.sharded import param_count
+    from evalkit.runtime.mesh import make_mesh, mesh_config
+    from evalkit.sharding import DEFAULT_RULES
 
     mesh_cfg = mesh_config()
     mesh_cfg.shape = {"data": 1, "fsdp": -1, "tensor": 1}  # Spread params so big models fit.
