@@ -39,8 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     train.add_argument("config", help="path/to/config.py[:arg]")
 
-    lst = sub.add_parser("list", help="list registered tasks, models, metrics or reporters")
-    lst.add_argument("kind", choices=["tasks", "models", "metrics", "reporters"])
+    lst = sub.add_parser("list", help="list registered tasks, suites, models, metrics or reporters")
+    lst.add_argument("kind", choices=["tasks", "suites", "models", "metrics", "reporters"])
     lst.add_argument("--json", action="store_true", help="machine-readable output")
 
     plugins = sub.add_parser("plugins", help="list installed plugins and what each registered")
@@ -122,6 +122,9 @@ def cmd_list(host, kind: str, as_json: bool) -> int:
             item["config"] = default_config_of(obj, "task").to_dict()
         elif kind == "models":
             item["config"] = default_config_of(obj, "model").to_dict()
+        elif kind == "suites":
+            item["tasks"] = list(obj.tasks)
+            item["groups"] = {"key": obj.group_key, "labels": dict(obj.groups)}
         items.append(item)
     if as_json:
         print(json.dumps(items, indent=2, default=str))

@@ -33,6 +33,12 @@ def evalkit_register_metrics(register) -> None:
 
 
 @hookspec
+def evalkit_register_suites(register) -> None:
+    """Register suites: call ``register(suite)`` with an ``evalkit.api.Suite`` for each (its tasks may come
+    from any plugin; a run that names the suite runs them all)."""
+
+
+@hookspec
 def evalkit_register_reporters(register) -> None:
     """Register reporters: call ``register(reporter)`` with an ``evalkit.api.Reporter`` for each."""
 

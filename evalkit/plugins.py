@@ -21,7 +21,7 @@ import pluggy
 
 import evalkit
 from evalkit import hookspecs
-from evalkit.api import Metric, ModelSpec, Reporter, Task
+from evalkit.api import Metric, ModelSpec, Reporter, Suite, Task
 from evalkit.errors import PluginError, UserError
 
 ENTRY_POINT_GROUP = "evalkit"
@@ -38,6 +38,7 @@ KINDS: dict[str, tuple[str, type]] = {
     "models": ("evalkit_register_models", ModelSpec),
     "metrics": ("evalkit_register_metrics", Metric),
     "reporters": ("evalkit_register_reporters", Reporter),
+    "suites": ("evalkit_register_suites", Suite),
 }
 
 
@@ -164,7 +165,7 @@ class PluginHost:
     # --- registries ----------------------------------------------------------------------------
 
     def registry(self, kind: str) -> Registry:
-        """The registry of ``kind`` ('tasks', 'models', 'metrics', 'reporters'), built on first use."""
+        """The registry of ``kind`` ('tasks', 'models', 'metrics', 'reporters', 'suites'), built on first use."""
         self.load()
         if kind not in self._registries:
             self._registries[kind] = self._collect(kind)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import importlib.metadata
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ml_collections import ConfigDict
 
-from evalkit.api import ModelSpec, Task
+from evalkit.api import ModelSpec, Suite, Task
 from evalkit.config import (
     RUN_KEYS,
     TOO_LONG,
@@ -39,6 +41,16 @@ class TaskEntry:
 
 
 @dataclasses.dataclass
+class SuiteEntry:
+    """A suite named in the run's config: its label, the registered suite, and its members' task labels."""
+
+    label: str
+    suite: Suite
+    plugin: str
+    members: tuple[str, ...]
+
+
+@dataclasses.dataclass
 class ResolvedRun:
     config: ConfigDict
     run_hash: str
@@ -46,6 +58,8 @@ class ResolvedRun:
     model_plugin: str
     tasks: list[TaskEntry]
     model_hash: str
+    model_identity: dict[str, Any] = dataclasses.field(default_factory=dict)
+    suites: list[SuiteEntry] = dataclasses.field(default_factory=list)
 
 
 def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost) -> ResolvedRun:
@@ -74,14 +88,10 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     cfg.model = merge_into(model_defaults, model_user, "model")
 
     tasks = host.registry("tasks")
+    user_tasks, suites, overrides = expand_suites(user_dict.get("tasks") or {}, overrides, host)
     task_cfgs = ConfigDict()
     task_objs: dict[str, Task] = {}
-    for label, task_user in (user_dict.get("tasks") or {}).items():
-        if not _LABEL.fullmatch(label):  # labels name the task's files and folders
-            raise UserError(
-                f"task label {label!r} cannot name files; use letters, digits, '_', '-' and '.' "
-                "(and choose the registered task with tasks.<label>.task)"
-            )
+    for label, task_user in user_tasks.items():
         task_user = dict(task_user or {})
         task_name = task_user.get("task", label)
         task: Task = tasks.get(task_name)
@@ -117,6 +127,9 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     cfg.lock()
 
     model_view = {k: v for k, v in hashable_view(cfg)["model"].items() if k not in model_spec.runtime_keys}
+    identity = model_identity(model_spec, cfg.model)
+    if identity:
+        model_view["identity"] = identity
     entries = []
     for label, task in task_objs.items():
         tcfg = cfg.tasks[label]
@@ -133,8 +146,95 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
         )
     run_view = {**hashable_view(cfg), "model": model_view}
     return ResolvedRun(
-        cfg, config_hash(run_view), model_spec, models.plugin_of(model_name), entries, stable_hash(model_view)
+        cfg,
+        config_hash(run_view),
+        model_spec,
+        models.plugin_of(model_name),
+        entries,
+        stable_hash(model_view),
+        identity,
+        suites,
     )
+
+
+def expand_suites(
+    user_tasks: Mapping[str, Any], overrides: Mapping[str, str], host: PluginHost
+) -> tuple[dict[str, Any], list[SuiteEntry], dict[str, str]]:
+    """Replace every suite named in the tasks section by its member tasks (labelled by task name), each
+    given the suite's settings; a member also listed on its own keeps its own settings over the suite's.
+    ``--config.tasks.<suite label>.KEY`` overrides apply to every member."""
+    tasks, suites = host.registry("tasks"), host.registry("suites")
+    own: dict[str, Any] = {}
+    from_suite: dict[str, tuple[str, dict[str, Any]]] = {}
+    entries: list[SuiteEntry] = []
+    overrides = dict(overrides)
+    for label, task_user in user_tasks.items():
+        if not _LABEL.fullmatch(label):  # labels name the task's files and folders
+            raise UserError(
+                f"task label {label!r} cannot name files; use letters, digits, '_', '-' and '.' "
+                "(and choose the registered task with tasks.<label>.task)"
+            )
+        task_user = dict(task_user or {})
+        name = task_user.get("task", label)
+        if name in tasks or name not in suites:
+            if name not in tasks:
+                _unknown_task(name, tasks, suites)
+            own[label] = task_user
+            continue
+        suite: Suite = suites.get(name)
+        settings = {k: v for k, v in task_user.items() if k != "task"}
+        for member in suite.tasks:
+            if member in from_suite:
+                raise UserError(
+                    f"task {member!r} belongs to suites {from_suite[member][0]!r} and {label!r}; list one of "
+                    "them, or run them as two runs"
+                )
+            from_suite[member] = (label, {**settings, "task": member})
+        entries.append(SuiteEntry(label, suite, suites.plugin_of(name), suite.tasks))
+        prefix = f"tasks.{label}."
+        for key in [k for k in overrides if k.startswith(prefix)]:
+            raw = overrides.pop(key)
+            for member in suite.tasks:
+                overrides.setdefault(f"tasks.{member}.{key[len(prefix):]}", raw)
+    out = {member: settings for member, (_, settings) in from_suite.items()}
+    for label, task_user in own.items():
+        out[label] = _deep_merge(out.get(label, {}), task_user)
+    return out, entries, overrides
+
+
+def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping | ConfigDict) and isinstance(out.get(key), Mapping | ConfigDict):
+            out[key] = _deep_merge(dict(out[key]), dict(value))
+        else:
+            out[key] = value
+    return out
+
+
+def _unknown_task(name: str, tasks, suites) -> None:
+    close = difflib.get_close_matches(name, [*tasks.names(), *suites.names()], n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UserError(
+        f"unknown task or suite {name!r}; {hint}run `evalkit list tasks` and `evalkit list suites` to see "
+        "what is installed, or install the plugin that provides it"
+    )
+
+
+def model_identity(spec: ModelSpec, config: ConfigDict) -> dict[str, Any]:
+    """The model kind's identity facts (ModelSpec.identity) without None values; a plugin bug is named."""
+    if spec.identity is None:
+        return {}
+    try:
+        facts = dict(spec.identity(config))
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin bug, reported as such
+        raise PluginError(
+            f"model {spec.name!r}: identity() raised {type(exc).__name__}: {exc}; report this to the plugin's "
+            "authors"
+        ) from exc
+    return {str(k): v for k, v in facts.items() if v is not None}
 
 
 def default_config_of(obj: Task | ModelSpec, kind: str) -> ConfigDict:

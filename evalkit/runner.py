@@ -21,7 +21,14 @@ from evalkit.api import Example, Generate, ModelHandle, PluginError, Record, Req
 from evalkit.api.handle_stats import add_stats, stats_since
 from evalkit.api.requests import to_json
 from evalkit.data import load_examples
-from evalkit.metrics import summarize_groups, summarize_over_seeds, summarize_scores
+from evalkit.metrics import (
+    summarize_generalization,
+    summarize_groups,
+    summarize_over_seeds,
+    summarize_scores,
+    summarize_suite_generalization,
+)
+from evalkit.metrics.generalization import split_draws
 from evalkit.plugins import PluginHost
 from evalkit.resolve import ResolvedRun, TaskEntry
 from evalkit.results import SCHEMA_VERSION, RecordStore, write_json_atomic
@@ -55,9 +62,12 @@ def execute(
     host.pm.hook.evalkit_run_start(run_dir=str(run_dir), config=cfg.to_dict())
     metrics = host.registry("metrics")
     task_results = {}
+    task_records: dict[str, list[Record]] = {}
     for entry in run.tasks:
         try:
-            summary = run_task(entry, examples[entry.label], handle, run_dir, cfg, metrics, writer, host)
+            summary, task_records[entry.label] = run_task(
+                entry, examples[entry.label], handle, run_dir, cfg, metrics, writer, host
+            )
         except Exception as exc:  # noqa: BLE001 - a failing task (or plugin) must not stop the others
             if isinstance(exc, UserError) and not isinstance(exc, PluginError):
                 raise  # a config problem found mid-run: stop with its one sentence (exit 2)
@@ -80,8 +90,10 @@ def execute(
             "plugin": run.model_plugin,
             "plugin_version": host.plugin_version(run.model_plugin),
             "config_hash": run.model_hash,
+            **({"identity": run.model_identity} if run.model_identity else {}),
         },
         "tasks": task_results,
+        **({"suites": summarize_suites(run, task_records, metrics, host)} if run.suites else {}),
         "runtime": {"wall_s": round(time.perf_counter() - start, 3), **_jsonable(handle.stats())},
     }
     if writer:
@@ -172,16 +184,64 @@ def run_task(
     if probe_info:
         summary["probes"] = probe_info
     over_seeds = summarize_over_seeds(records, metric_of) if entry.task.trains_probes else None
+    generalization = summarize_generalization(
+        records, _gap_metrics(entry.task, metric_of), cfg.seed, cfg.bootstrap_resamples
+    )
     return _task_header(entry, host) | {
         "status": "ok",
         "num_items": len(records),
         "num_resumed": len(examples) - len(todo),
         "metrics": summarize_scores(records, metric_of, cfg.seed, cfg.bootstrap_resamples),
         "groups": summarize_groups(records, metric_of, cfg.seed, cfg.bootstrap_resamples),
+        **({"generalization": generalization} if generalization else {}),
         **({"over_seeds": over_seeds} if over_seeds is not None else {}),
         "summary": _jsonable(summary),
         "runtime": {"wall_s": round(time.perf_counter() - t0, 3), **stats},
-    }
+    }, records
+
+
+def summarize_suites(
+    run: ResolvedRun, task_records: Mapping[str, list[Record]], metrics, host: PluginHost
+) -> dict[str, Any]:
+    """results.json's ``suites``: per suite its members, the host's ID / OOD figures per group, and the
+    suite's own summary; a suite with a failed member says which and computes nothing."""
+    cfg = run.config
+    entries = {e.label: e for e in run.tasks}
+    out = {}
+    for s in run.suites:
+        suite = s.suite
+        header = {
+            "suite": suite.name,
+            "plugin": s.plugin,
+            "plugin_version": host.plugin_version(s.plugin),
+            "tasks": list(s.members),
+            "group_key": suite.group_key,
+            "groups": {t: suite.groups[t] for t in s.members if t in suite.groups},
+        }
+        failed = [t for t in s.members if t not in task_records]
+        if failed:
+            out[s.label] = header | {"status": "incomplete", "failed_tasks": failed}
+            continue
+        draws = {
+            t: split_draws(
+                task_records[t],
+                _gap_metrics(entries[t].task, _metric_table(entries[t].task, task_records[t], metrics)),
+                cfg.seed,
+                cfg.bootstrap_resamples,
+                stream=i + 1,
+            )
+            for i, t in enumerate(s.members)
+        }
+        summary = {}
+        if suite.summarize is not None:
+            configs = {t: entries[t].config for t in s.members}
+            summary = dict(suite.summarize({t: task_records[t] for t in s.members}, configs))
+        out[s.label] = header | {
+            "status": "ok",
+            "generalization": summarize_suite_generalization(draws, suite.groups, suite.group_order),
+            "summary": _jsonable(summary),
+        }
+    return out
 
 
 def evaluate_items(entry: TaskEntry, todo: Sequence[Example], handle: ModelHandle, cfg, commit) -> None:
@@ -196,30 +256,38 @@ def evaluate_items(entry: TaskEntry, todo: Sequence[Example], handle: ModelHandl
         commit(evaluate_chunk(entry, todo[i : i + chunk], handle))
 
 
+MAX_PASSES = 8  # follow-up passes an item may ask for (Task.follow_up) before the task counts as broken
+
+
 def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHandle) -> list[Record]:
-    """Build the chunk's requests, send them to the model grouped by kind, and score each item."""
+    """Answer the chunk's requests pass by pass (every item's first pass, then every follow-up pass the
+    task asks for), sending each pass to the model grouped by kind; score each item once it is done."""
     task: Task = entry.task
-    per_item: list[list[Request]] = []
-    for ex in chunk:
-        reqs = []
-        for j, req in enumerate(task.requests(ex, entry.config)):
-            if isinstance(req, Generate) and not req.key:
-                req = dataclasses.replace(req, key=f"{task.name}/{ex['id']}/{j}")
-            reqs.append(req)
-        per_item.append(reqs)
-    by_kind: dict[str, list[tuple[int, int, Request]]] = defaultdict(list)
-    for i, reqs in enumerate(per_item):
-        for j, req in enumerate(reqs):
-            by_kind[req.kind].append((i, j, req))
-    responses: list[list[Any]] = [[None] * len(reqs) for reqs in per_item]
-    for kind, items in by_kind.items():
-        outs = getattr(handle, kind)([req for _, _, req in items])
-        if len(outs) != len(items):
-            raise RuntimeError(f"model returned {len(outs)} responses to {len(items)} {kind} requests")
-        for (i, j, _), out in zip(items, outs, strict=True):
-            responses[i][j] = out
+    requests: list[list[Request]] = [[] for _ in chunk]
+    responses: list[list[Any]] = [[] for _ in chunk]
+    passes = [0] * len(chunk)
+    pending = {i: list(task.requests(ex, entry.config)) for i, ex in enumerate(chunk)}
+    while pending:
+        batch = {
+            i: [_keyed(task, chunk[i], len(requests[i]) + j, req) for j, req in enumerate(reqs)]
+            for i, reqs in pending.items()
+        }
+        answers = _answer(handle, batch)
+        pending = {}
+        for i, reqs in batch.items():
+            requests[i] += reqs
+            responses[i] += answers[i]
+            passes[i] += 1
+            more = list(task.follow_up(chunk[i], responses[i], entry.config) or ())
+            if more and passes[i] >= MAX_PASSES:
+                raise PluginError(
+                    f"task {task.name!r} asked for more than {MAX_PASSES} passes for item {chunk[i]['id']!r}; "
+                    "follow_up() must return no requests once an item is done"
+                )
+            if more:
+                pending[i] = more
     records = []
-    for ex, reqs, resps in zip(chunk, per_item, responses, strict=True):
+    for ex, reqs, resps, n_passes in zip(chunk, requests, responses, passes, strict=True):
         rec = {
             "id": ex["id"],
             "groups": ex.get("groups", {}),
@@ -227,11 +295,36 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
             "responses": [to_json(r) for r in resps],
             "scores": task.score(ex, resps, entry.config),
         }
+        if n_passes > 1:
+            rec["passes"] = n_passes
         details = task.details(ex, resps, entry.config)
         if details:
             rec["details"] = _jsonable(dict(details))
         records.append(_check_record(entry, rec))
     return records
+
+
+def _keyed(task: Task, example: Example, position: int, req: Request) -> Request:
+    """A generation request named by task, item and position, so its PRNG stream ignores batching."""
+    if isinstance(req, Generate) and not req.key:
+        return dataclasses.replace(req, key=f"{task.name}/{example['id']}/{position}")
+    return req
+
+
+def _answer(handle: ModelHandle, batch: Mapping[int, Sequence[Request]]) -> dict[int, list[Any]]:
+    """Send every item's requests to the model, one call per request kind; responses in request order."""
+    by_kind: dict[str, list[tuple[int, int, Request]]] = defaultdict(list)
+    for i, reqs in batch.items():
+        for j, req in enumerate(reqs):
+            by_kind[req.kind].append((i, j, req))
+    out: dict[int, list[Any]] = {i: [None] * len(reqs) for i, reqs in batch.items()}
+    for kind, items in by_kind.items():
+        answers = getattr(handle, kind)([req for _, _, req in items])
+        if len(answers) != len(items):
+            raise RuntimeError(f"model returned {len(answers)} responses to {len(items)} {kind} requests")
+        for (i, j, _), answer in zip(items, answers, strict=True):
+            out[i][j] = answer
+    return out
 
 
 def _checked_scores(task: Task, item_id: Any, scores: Any) -> dict[str, float | None]:
@@ -272,6 +365,11 @@ def _check_record(entry: TaskEntry, rec: Record) -> Record:
 def _metric_table(task: Task, records: Iterable[Record], metrics) -> dict[str, Any]:
     names = {k for rec in records for k in rec.get("scores", {})}
     return {name: metrics.get(task.metrics.get(name, "mean")) for name in names}
+
+
+def _gap_metrics(task: Task, metric_of: Mapping[str, Any]) -> dict[str, Any]:
+    """The scores the task wants ID / OOD figures for (Task.gap_scores; None: all)."""
+    return {k: m for k, m in metric_of.items() if task.gap_scores is None or k in task.gap_scores}
 
 
 def _jsonable(obj: Any) -> Any:

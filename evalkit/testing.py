@@ -8,7 +8,9 @@ Use the fixtures by adding ``pytest_plugins = ["evalkit.testing"]`` to a ``conft
 - ``fake_mesh``: ``fake_mesh(shape={'data': 2})`` builds a mesh from the local (simulated) devices.
 
 And functions: :func:`evaluate_task` runs one task end to end in-process; :func:`install_plugin` really
-installs a plugin directory (``pip install --target``); :func:`run_cli` runs ``evalkit`` in a subprocess.
+installs a plugin directory (``pip install --target``); :func:`run_cli` runs ``evalkit`` in a subprocess;
+:func:`write_tiny_hf_llama` writes a random Llama-style Hugging Face folder (byte-level tokenizer, optional
+chat template) to stand in for an instruction model.
 """
 
 from __future__ import annotations
@@ -29,7 +31,14 @@ from ml_collections import ConfigDict
 from evalkit.default_plugins.fake_model import FakeModel
 from evalkit.plugins import PluginHost, get_host, reset_host
 
-__all__ = ["FakeModel", "evaluate_task", "install_plugin", "plugin_registered", "run_cli"]
+__all__ = [
+    "FakeModel",
+    "evaluate_task",
+    "install_plugin",
+    "plugin_registered",
+    "run_cli",
+    "write_tiny_hf_llama",
+]
 
 
 @contextlib.contextmanager
@@ -123,6 +132,86 @@ def run_cli(
         text=True,
         timeout=timeout,
     )
+
+
+def write_tiny_hf_llama(
+    folder: str | Path,
+    *,
+    chat_template: str | None = None,
+    max_len: int = 2048,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    seed: int = 0,
+) -> Path:
+    """A random Llama-style Hugging Face folder (safetensors, config.json, a byte-level tokenizer.json with
+    ``<s>`` / ``</s>``, tokenizer_config.json with an optional chat template): a stand-in for a downloaded
+    instruction model in tests and benchmarks. Any text encodes; nothing is downloaded."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    tok = Tokenizer(models.BPE(vocab={ch: i for i, ch in enumerate(alphabet)}, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.add_special_tokens(["<s>", "</s>"])
+    tok.save(str(folder / "tokenizer.json"))
+    bos, eos = tok.token_to_id("<s>"), tok.token_to_id("</s>")
+    vocab = 288  # the tokenizer's 258 ids, rounded up
+    heads, kv_heads, ffn = 4, 2, 2 * hidden_size
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "vocab_size": vocab,
+        "hidden_size": hidden_size,
+        "intermediate_size": ffn,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": heads,
+        "num_key_value_heads": kv_heads,
+        "max_position_embeddings": max_len,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 10000.0,
+        "hidden_act": "silu",
+        "tie_word_embeddings": False,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+    }
+    tok_config = {"bos_token": "<s>", "eos_token": "</s>", "model_max_length": max_len}
+    if chat_template is not None:
+        tok_config["chat_template"] = chat_template
+    rng = np.random.default_rng(seed)
+    kv = kv_heads * hidden_size // heads
+
+    def w(*shape: int, scale: float = 0.3) -> np.ndarray:
+        return (scale * rng.standard_normal(shape)).astype(np.float32)
+
+    tensors = {
+        "model.embed_tokens.weight": w(vocab, hidden_size),
+        "lm_head.weight": w(vocab, hidden_size),
+        "model.norm.weight": 1 + w(hidden_size, scale=0.1),
+    }
+    for i in range(num_layers):
+        layer = f"model.layers.{i}."
+        shapes = {
+            "self_attn.q_proj": (hidden_size, hidden_size),
+            "self_attn.k_proj": (kv, hidden_size),
+            "self_attn.v_proj": (kv, hidden_size),
+            "self_attn.o_proj": (hidden_size, hidden_size),
+            "mlp.gate_proj": (ffn, hidden_size),
+            "mlp.up_proj": (ffn, hidden_size),
+            "mlp.down_proj": (hidden_size, ffn),
+        }
+        tensors |= {f"{layer}{name}.weight": w(*shape) for name, shape in shapes.items()}
+        tensors[f"{layer}input_layernorm.weight"] = 1 + w(hidden_size, scale=0.1)
+        tensors[f"{layer}post_attention_layernorm.weight"] = 1 + w(hidden_size, scale=0.1)
+    save_file(tensors, str(folder / "model.safetensors"))
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
+    (folder / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=1))
+    return folder
 
 
 # --- pytest fixtures -----------------------------------------------------------------------------

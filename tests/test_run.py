@@ -45,7 +45,7 @@ def test_run_writes_results_samples_and_reports(tmp_path, toy):
     res = run_cli(["run", str(write_config(tmp_path))], pythonpath=toy)
     assert res.returncode == 0, res.stderr
     data = results(tmp_path)
-    assert data["schema_version"] == 1 and data["tasks"]["toy_reverse"]["status"] == "ok"
+    assert data["schema_version"] == 2 and data["tasks"]["toy_reverse"]["status"] == "ok"
     rev = data["tasks"]["toy_reverse"]
     assert rev["plugin"] == "toy" and rev["plugin_version"] == "0.3.0" and len(rev["config_hash"]) == 16
     em = rev["metrics"]["exact_match"]
@@ -138,7 +138,7 @@ def test_unknown_task_and_model(tmp_path, toy):
     cfg = str(write_config(tmp_path))
     one_line_error(
         run_cli(["run", cfg, "--config.tasks.toy_choice.task=toy_revrse"], pythonpath=toy),
-        "unknown task 'toy_revrse'",
+        "unknown task or suite 'toy_revrse'",
         "did you mean 'toy_reverse'",
     )
     one_line_error(run_cli(["run", cfg, "--config.model.name=fak"], pythonpath=toy), "unknown model 'fak'")

@@ -4,6 +4,7 @@ from evalkit.api.extensions import Metric, Reporter
 from evalkit.api.model import ModelHandle, ModelSpec, Tokenizer
 from evalkit.api.requests import (
     REQUEST_KINDS,
+    Chat,
     Generate,
     Generation,
     Loglikelihood,
@@ -13,11 +14,13 @@ from evalkit.api.requests import (
     Response,
     RollingResult,
 )
+from evalkit.api.suite import Suite
 from evalkit.api.task import Example, Record, Task
 from evalkit.errors import PluginError, UserError
 
 __all__ = [
     "REQUEST_KINDS",
+    "Chat",
     "Example",
     "Generate",
     "Generation",
@@ -33,6 +36,7 @@ __all__ = [
     "Request",
     "Response",
     "RollingResult",
+    "Suite",
     "Task",
     "Tokenizer",
     "UserError",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ml_collections import ConfigDict
@@ -35,7 +35,8 @@ class ModelHandle(Protocol):
     """What a task may use: the three request methods, the tokenizer, and runtime statistics.
 
     Handles backed by Flax also expose ``model`` (the NNX module), ``mesh`` and ``config`` for tasks with
-    custom protocols; tasks must check for them with ``getattr``.
+    custom protocols; tasks must check for them with ``getattr``. Handles render :class:`Chat` contexts
+    with their ``chat_template`` (``evalkit.models.chat_template.render_chats``).
     """
 
     name: str
@@ -64,3 +65,7 @@ class ModelSpec:
     description: str = ""
     #: model config keys that cannot change results (speed knobs); they stay out of every hash.
     runtime_keys: tuple[str, ...] = ()
+    #: facts beyond the config that decide results, read without loading the model (e.g. the hash of the
+    #: chat template a checkpoint folder holds): ``identity(config) -> {name: JSON value}``. They enter the
+    #: model's hash (None values are left out) and results.json's ``model.identity``.
+    identity: Callable[[ConfigDict], Mapping[str, Any]] | None = None

@@ -1,6 +1,7 @@
 """Requests a task sends to a model, and the responses it gets back.
 
-Text form uses ``str``; token-id form (tasks with their own vocabulary) uses tuples of ints. A request is a
+Text form uses ``str``; token-id form (tasks with their own vocabulary) uses tuples of ints; chat form
+(:class:`Chat`) holds messages that the model handle renders with the model's chat template. A request is a
 fact about one item, so it never depends on batch composition, mesh or process count.
 """
 
@@ -10,7 +11,47 @@ import dataclasses
 from typing import Any, Literal
 
 Tokens = tuple[int, ...]
+CHAT_ROLES = ("system", "user", "assistant")
+
+
+@dataclasses.dataclass(frozen=True)
+class Chat:
+    """Chat messages as a context: the model handle renders them with the model's chat template (with the
+    generation prompt), or joins their contents with blank lines when the model has none.
+
+    ``messages`` are ``(role, content)`` pairs (dicts with ``role`` and ``content`` are accepted);
+    ``assistant_prefix`` is text the assistant's answer already starts with, appended after the rendered
+    prompt verbatim (a follow-up pass continues an earlier answer this way).
+    """
+
+    messages: tuple[tuple[str, str], ...]
+    assistant_prefix: str = ""
+
+    def __post_init__(self):
+        pairs = []
+        for message in self.messages:
+            if isinstance(message, dict):
+                message = (message.get("role"), message.get("content"))
+            role, content = tuple(message)
+            if role not in CHAT_ROLES or not isinstance(content, str):
+                raise TypeError(
+                    f"chat messages are (role, content) pairs with role in {CHAT_ROLES} and str content, "
+                    f"got {message!r:.80}"
+                )
+            pairs.append((role, content))
+        if not pairs:
+            raise ValueError("a Chat context needs at least one message")
+        object.__setattr__(self, "messages", tuple(pairs))
+        if not isinstance(self.assistant_prefix, str):
+            raise TypeError("Chat.assistant_prefix must be a str")
+
+    def as_dicts(self) -> list[dict[str, str]]:
+        """The messages in the ``[{"role", "content"}]`` form chat templates read."""
+        return [{"role": role, "content": content} for role, content in self.messages]
+
+
 TextOrTokens = str | Tokens
+Context = str | Tokens | Chat
 
 
 def _as_tokens_or_text(value: Any, field: str) -> TextOrTokens:
@@ -24,16 +65,20 @@ def _as_tokens_or_text(value: Any, field: str) -> TextOrTokens:
         ) from exc
 
 
+def _as_context(value: Any) -> Context:
+    return value if isinstance(value, Chat) else _as_tokens_or_text(value, "context")
+
+
 @dataclasses.dataclass(frozen=True)
 class Loglikelihood:
     """Log-probability of ``continuation`` given ``context``, and whether it is the greedy continuation."""
 
-    context: TextOrTokens
+    context: Context
     continuation: TextOrTokens
     kind: Literal["loglikelihood"] = dataclasses.field(default="loglikelihood", init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "context", _as_tokens_or_text(self.context, "context"))
+        object.__setattr__(self, "context", _as_context(self.context))
         object.__setattr__(self, "continuation", _as_tokens_or_text(self.continuation, "continuation"))
 
 
@@ -56,7 +101,7 @@ class Generate:
     PRNG stream; the host fills it with the task and item id so sampling does not depend on batching.
     """
 
-    context: TextOrTokens
+    context: Context
     until: tuple[Any, ...] = ()
     max_new_tokens: int = 256
     temperature: float = 0.0
@@ -67,7 +112,7 @@ class Generate:
     kind: Literal["generate"] = dataclasses.field(default="generate", init=False)
 
     def __post_init__(self):
-        object.__setattr__(self, "context", _as_tokens_or_text(self.context, "context"))
+        object.__setattr__(self, "context", _as_context(self.context))
         object.__setattr__(self, "until", tuple(self.until))
         if self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")

@@ -34,6 +34,9 @@ class Task:
     description: ClassVar[str] = ""
     #: score name -> registered metric name used to aggregate it (scores not listed use "mean").
     metrics: ClassVar[Mapping[str, str]] = {}
+    #: the scores whose ID / OOD generalization figures the host reports when items carry a ``split``
+    #: group ("id" / "ood"); None: every score.
+    gap_scores: ClassVar[tuple[str, ...] | None] = None
     #: whether the task reads files from a manual directory (``manual_dir`` in its config).
     needs_manual_dir: ClassVar[bool] = False
     #: how to obtain the data, shown when the manual directory is missing.
@@ -64,10 +67,18 @@ class Task:
         """The requests one example needs (any mix of kinds)."""
         raise NotImplementedError
 
+    def follow_up(
+        self, example: Example, responses: Sequence[Response], config: ConfigDict
+    ) -> Sequence[Request]:
+        """Requests of the item's next pass, built from every response so far (in request order); empty
+        when the item is done (the default: one pass). The host sends every item's first pass, then every
+        second pass, and so on, and stores an item only once its last pass is answered."""
+        return ()
+
     def score(
         self, example: Example, responses: Sequence[Response], config: ConfigDict
     ) -> Mapping[str, float]:
-        """Per-item scores from the responses to :meth:`requests` (same order)."""
+        """Per-item scores from the responses to every pass's requests (in request order)."""
         raise NotImplementedError
 
     def details(

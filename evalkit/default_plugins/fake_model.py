@@ -21,6 +21,7 @@ from evalkit.api import (
     LoglikelihoodRolling,
     RollingResult,
 )
+from evalkit.models.chat_template import model_chat_template, render_chats
 
 
 class ByteTokenizer:
@@ -43,8 +44,11 @@ def _crc(*parts: Any) -> int:
 class FakeModel:
     """A :class:`evalkit.api.ModelHandle` whose answers are pure functions of each request."""
 
-    def __init__(self, error_rate: float = 0.0, delay_s: float = 0.0, name: str = "fake"):
+    def __init__(
+        self, error_rate: float = 0.0, delay_s: float = 0.0, name: str = "fake", chat_template: Any = None
+    ):
         self.name = name
+        self.chat_template = chat_template
         self.tokenizer = ByteTokenizer()
         self.error_rate = error_rate
         self.delay_s = delay_s
@@ -61,6 +65,7 @@ class FakeModel:
         return self.tokenizer.encode(value) if isinstance(value, str) else list(value)
 
     def loglikelihood(self, requests: Sequence[Loglikelihood]) -> list[LoglikelihoodResult]:
+        requests = render_chats(requests, self.chat_template)
         out = []
         for r in requests:
             ctx, cont = self._ids(r.context), self._ids(r.continuation)
@@ -82,6 +87,7 @@ class FakeModel:
         return out
 
     def generate(self, requests: Sequence[Generate]) -> list[Generation]:
+        requests = render_chats(requests, self.chat_template)
         out = []
         for r in requests:
             wrong = _crc(r.context, r.key) % 1000 < self.error_rate * 1000
@@ -125,8 +131,9 @@ def _cut_tokens(answer: list[int], r: Generate, eos: int) -> Generation:
 
 
 def fake_model_config() -> ConfigDict:
-    return ConfigDict({"error_rate": 0.0, "delay_s": 0.0})
+    # chat_template: 'auto' / 'none' (plain prompts: the fake model has no folder) or a template file
+    return ConfigDict({"error_rate": 0.0, "delay_s": 0.0, "chat_template": "auto"})
 
 
 def load_fake_model(config: ConfigDict, runtime: ConfigDict | None = None) -> FakeModel:
-    return FakeModel(error_rate=config.error_rate, delay_s=config.delay_s)
+    return FakeModel(config.error_rate, config.delay_s, chat_template=model_chat_template(config))

@@ -46,6 +46,13 @@ def _flax_defaults() -> ConfigDict:
     return flax_model_config()
 
 
+def chat_template_identity(config: ConfigDict) -> dict[str, Any]:
+    """The chat template a model renders chats with, as results record it (read from its folder)."""
+    from evalkit.models.chat_template import model_chat_template, template_identity
+
+    return {"chat_template": template_identity(model_chat_template(config))}
+
+
 @hookimpl
 def evalkit_register_models(register):
     register(
@@ -55,6 +62,7 @@ def evalkit_register_models(register):
             fake_model_config,
             "deterministic fake model for tests and smoke runs (no jax)",
             runtime_keys=("delay_s",),
+            identity=chat_template_identity,
         )
     )
     register(
@@ -63,6 +71,7 @@ def evalkit_register_models(register):
             _load_flax,
             _flax_defaults,
             "evalkit's Flax NNX transformer, sharded over the mesh (config, orbax or HF checkpoint)",
+            identity=chat_template_identity,
         )
     )
     register(

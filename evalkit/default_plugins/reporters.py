@@ -8,12 +8,12 @@ from evalkit import hookimpl
 from evalkit.api import Reporter
 from evalkit.reporting import (
     HEADER,
-    group_tables,
+    detail_tables,
     html_report,
     markdown_report,
     metric_rows,
     plot_groups,
-    seed_tables,
+    plot_suites,
     text_table,
 )
 from evalkit.results import write_text_atomic
@@ -21,7 +21,7 @@ from evalkit.results import write_text_atomic
 
 def console(results, run_dir: Path) -> list[Path]:
     print(text_table(HEADER, metric_rows(results)))
-    for title, header, rows in group_tables(results) + seed_tables(results):
+    for title, header, rows in detail_tables(results):
         print(f"\n{title}\n{text_table(header, rows)}")
     return []
 
@@ -33,7 +33,7 @@ def markdown(results, run_dir: Path) -> list[Path]:
 
 
 def plots(results, run_dir: Path) -> list[Path]:
-    return plot_groups(results, run_dir)
+    return plot_groups(results, run_dir) + plot_suites(results, run_dir)
 
 
 def html(results, run_dir: Path) -> list[Path]:
@@ -47,5 +47,5 @@ def html(results, run_dir: Path) -> list[Path]:
 def evalkit_register_reporters(register):
     register(Reporter("console", console, "summary table on standard output"))
     register(Reporter("markdown", markdown, "results.md with per-group and per-seed tables"))
-    register(Reporter("plots", plots, "PNG plot of every score against every group key"))
+    register(Reporter("plots", plots, "PNG plot of every score against every group key, and of each suite"))
     register(Reporter("html", html, "self-contained report.html (escaped) with the plots"))

@@ -25,6 +25,19 @@ def _cluster_codes(clusters: Sequence | None, n: int) -> np.ndarray | None:
     return None if len(index) == n else codes
 
 
+def resample_statistic(
+    values: np.ndarray,
+    statistic: Callable[[np.ndarray], float],
+    clusters: Sequence | None,
+    rng: np.random.Generator,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> np.ndarray:
+    """The statistic on ``resamples`` bootstrap samples of the items (``clusters``: one item label per
+    value; an item's values are drawn together). For figures built from several resampled statistics."""
+    values = np.asarray(values, dtype=np.float64)
+    return _resampled(values, statistic, _cluster_codes(clusters, values.size), rng, resamples)
+
+
 def _resampled(
     values: np.ndarray,
     statistic: Callable[[np.ndarray], float],

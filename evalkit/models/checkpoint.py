@@ -21,14 +21,13 @@ from flax import nnx
 from evalkit.errors import UserError
 from evalkit.models.config import transformer_config
 from evalkit.models.sharded import abstract_model
-from evalkit.models.tokenizers import Tokenizer, load_tokenizer
+from evalkit.models.tokenizers import TOKENIZER_DIR, Tokenizer, load_tokenizer
 from evalkit.sharding import Rules
 
 FORMAT = "evalkit.model"
 FORMAT_VERSION = 1
-TOKENIZER_DIR = "tokenizer"
-# Files HFTokenizer reads next to tokenizer.json (special token ids).
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+# Files read next to tokenizer.json: special token ids (HFTokenizer) and the chat template.
+_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
 _SPECIAL_FROM_CONFIG = ("bos_token_id", "eos_token_id", "pad_token_id")
 
 

@@ -46,6 +46,41 @@ _GELU = {
 # Buffers some checkpoints carry that hold no parameters.
 _IGNORED_SUFFIXES = ("rotary_emb.inv_freq", "attn.bias", "attn.masked_bias")
 
+
+# Every config.json field the importer reads (rope_type, type and rope_theta also inside rope_parameters
+# / rope_scaling): a test of its value and what the value must be. null means the default where there is one.
+_INT = (lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0, "a positive integer")
+_FLOAT = (
+    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf,
+    "a positive number",
+)
+_BOOL = (lambda v: isinstance(v, bool), "true or false")
+_STR = (lambda v: isinstance(v, str), "a string")
+_STRS = (lambda v: isinstance(v, list) and all(isinstance(s, str) for s in v), "a list of strings")
+_OBJECT = (lambda v: isinstance(v, dict), "a JSON object")
+_FIELD_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "architectures": _STRS,
+    **dict.fromkeys(("rope_parameters", "rope_scaling"), _OBJECT),
+    **dict.fromkeys(("model_type", "hidden_act", "activation_function", "rope_type", "type"), _STR),
+    **dict.fromkeys(("rms_norm_eps", "layer_norm_epsilon", "rope_theta"), _FLOAT),
+    **dict.fromkeys(
+        (
+            "vocab_size", "num_hidden_layers", "n_layer", "hidden_size", "n_embd", "num_attention_heads",
+            "n_head", "num_key_value_heads", "head_dim", "intermediate_size", "n_inner", "ffn_dim",
+            "max_position_embeddings", "n_positions", "sliding_window", "word_embed_proj_dim",
+        ),
+        _INT,
+    ),
+    **dict.fromkeys(
+        (
+            "use_sliding_window", "attention_bias", "mlp_bias", "tie_word_embeddings", "scale_attn_weights",
+            "scale_attn_by_inverse_layer_idx", "do_layer_norm_before", "enable_bias",
+            "_remove_final_layer_norm", "layer_norm_elementwise_affine",
+        ),
+        _BOOL,
+    ),
+}  # fmt: skip
+
 Path_ = tuple[str | int, ...]
 Loader = Callable[[tuple[int, ...]], np.ndarray]
 
@@ -59,13 +94,26 @@ def is_hf_dir(path: str | Path) -> bool:
 
 
 def read_hf_config(folder: Path) -> dict[str, Any]:
+    """The JSON object in folder/config.json; a UserError names the file if it is missing or unreadable."""
     file = folder / "config.json"
     if not file.is_file():
         raise UserError(f"{file} is missing; a Hugging Face model folder needs its config.json")
+    raw = file.read_bytes()
     try:
-        cfg = json.loads(file.read_text())
-    except ValueError as exc:
-        raise UserError(f"{file} is not valid JSON ({exc}); download or save it again") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise UserError(
+            f"{file} is not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}); download it again "
+            "or save it as UTF-8"
+        ) from exc
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(
+            f"{file} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}); "
+            "download or save it again"
+        ) from exc
     if not isinstance(cfg, dict):
         raise UserError(f"{file} must hold a JSON object")
     return cfg
@@ -73,29 +121,43 @@ def read_hf_config(folder: Path) -> dict[str, Any]:
 
 def architecture(hf: dict[str, Any], file: Path) -> str:
     """The evalkit name (llama, mistral, qwen2, gpt2, opt) of the model in config.json."""
-    model_type = hf.get("model_type")
+    f = _Fields(hf, file)
+    model_type, classes = f("model_type", None), f("architectures", None) or []
     if model_type in ARCHITECTURES:
         return model_type
     by_class = {cls: name for name, cls in ARCHITECTURES.items()}
-    for cls in hf.get("architectures") or ():
+    for cls in classes:
         if cls in by_class:
             return by_class[cls]
-    found = model_type or ", ".join(hf.get("architectures") or ()) or "none"
+    found = model_type or ", ".join(classes) or "none"
     raise UserError(
         f"{file}: architecture {found!r} is not supported; supported: {', '.join(ARCHITECTURES.values())}"
     )
 
 
 class _Fields:
-    """Reads config.json fields, naming the file when one is missing or wrong."""
+    """Reads config.json fields, checked against `_FIELD_TYPES`; a UserError names the file and the field
+    when one is missing or has the wrong type. null counts as absent (the default) where there is one."""
 
-    def __init__(self, hf: dict[str, Any], file: Path):
-        self.hf, self.file = hf, file
+    def __init__(self, hf: dict[str, Any], file: Path, prefix: str = ""):
+        self.hf, self.file, self.prefix = hf, file, prefix
 
     def __call__(self, key: str, default: Any = ...) -> Any:
-        value = self.hf.get(key, default)
-        if value is ... or value is None and default is ...:
-            raise UserError(f"{self.file} lacks the field {key!r}; the model config is incomplete")
+        value = self.hf.get(key)
+        if value is None and default is not ...:
+            return default
+        if key not in self.hf:
+            raise UserError(
+                f"{self.file} lacks the field {self.prefix + key!r}; the model config is incomplete"
+            )
+        is_valid, expected = _FIELD_TYPES[key]
+        if value is None or not is_valid(value):
+            shown = json.dumps(value)
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise UserError(
+                f"{self.file}: field {self.prefix + key!r} must be {expected}, not {shown}; "
+                "correct it or download config.json again"
+            )
         return value
 
     def unsupported(self, what: str) -> UserError:
@@ -103,11 +165,12 @@ class _Fields:
 
 
 def _rope_theta(f: _Fields) -> float:
-    params = f.hf.get("rope_parameters") or f.hf.get("rope_scaling") or {}
-    kind = params.get("rope_type", params.get("type", "default"))
+    key = "rope_parameters" if f("rope_parameters", None) else "rope_scaling"
+    params = _Fields(f(key, None) or {}, f.file, prefix=f"{key}.")
+    kind = params("rope_type", None) or params("type", "default")
     if kind != "default":
         raise f.unsupported(f"rope scaling {kind!r}")
-    return float(params.get("rope_theta", f.hf.get("rope_theta", 10_000.0)))
+    return float(params("rope_theta", None) or f("rope_theta", 10_000.0))
 
 
 def _llama_family(f: _Fields, arch: str) -> dict[str, Any]:
@@ -115,11 +178,11 @@ def _llama_family(f: _Fields, arch: str) -> dict[str, Any]:
         raise f.unsupported(f"hidden_act={f('hidden_act')!r} (only silu for SwiGLU)")
     d, heads = f("hidden_size"), f("num_attention_heads")
     max_len = f("max_position_embeddings")
-    window = f.hf.get("sliding_window") if (arch == "mistral" or f.hf.get("use_sliding_window")) else None
+    window = f("sliding_window", None) if arch == "mistral" or f("use_sliding_window", False) else None
     if window and window < max_len:
         log.info("%s: sliding_window=%d; capping max_len so attention stays exact", f.file, window)
         max_len = window
-    hd = f.hf.get("head_dim")
+    hd = f("head_dim", None)
     return dict(
         d_model=d,
         num_heads=heads,
@@ -132,10 +195,10 @@ def _llama_family(f: _Fields, arch: str) -> dict[str, Any]:
         position="rope",
         rope_theta=_rope_theta(f),
         max_len=max_len,
-        attn_bias=bool(f.hf.get("attention_bias", False)),
+        attn_bias=f("attention_bias", False),
         qkv_bias=arch == "qwen2",
-        mlp_bias=bool(f.hf.get("mlp_bias", False)),
-        tied_embeddings=bool(f("tie_word_embeddings", False)),
+        mlp_bias=f("mlp_bias", False),
+        tied_embeddings=f("tie_word_embeddings", False),
     )
 
 
@@ -173,7 +236,7 @@ def _opt(f: _Fields) -> dict[str, Any]:
     act = f("activation_function", "relu")
     if act not in _GELU:
         raise f.unsupported(f"activation_function={act!r}")
-    bias = bool(f("enable_bias", True))
+    bias = f("enable_bias", True)
     return dict(
         d_model=d,
         num_heads=f("num_attention_heads"),
@@ -187,7 +250,7 @@ def _opt(f: _Fields) -> dict[str, Any]:
         max_len=f("max_position_embeddings"),
         attn_bias=bias,
         mlp_bias=bias,
-        tied_embeddings=bool(f("tie_word_embeddings", True)),
+        tied_embeddings=f("tie_word_embeddings", True),
         final_norm=not f("_remove_final_layer_norm", False),
     )
 
@@ -353,13 +416,11 @@ def _opt_loaders(m: _Mapper, cfg: ml_collections.ConfigDict, affine: bool) -> di
     return out
 
 
-def _loaders(
-    arch: str, m: _Mapper, cfg: ml_collections.ConfigDict, hf: dict[str, Any]
-) -> dict[Path_, Loader]:
+def _loaders(arch: str, m: _Mapper, cfg: ml_collections.ConfigDict, f: _Fields) -> dict[Path_, Loader]:
     if arch == "gpt2":
         return _gpt2_loaders(m, cfg)
     if arch == "opt":
-        return _opt_loaders(m, cfg, bool(hf.get("layer_norm_elementwise_affine", True)))
+        return _opt_loaders(m, cfg, f("layer_norm_elementwise_affine", True))
     return _llama_loaders(m, cfg)
 
 
@@ -392,7 +453,7 @@ def load_hf_model(
     tokenizer = load_tokenizer_file(folder)
     weights = SafetensorsWeights(folder)
     cfg = model_config_from_hf(hf, folder / "config.json", dtype or _embedding_dtype(weights))
-    loaders = _loaders(arch, _Mapper(weights), cfg, hf)
+    loaders = _loaders(arch, _Mapper(weights), cfg, _Fields(hf, folder / "config.json"))
 
     graphdef, state = nnx.split(abstract_model(cfg, mesh, rules))
     for key, var in nnx.to_flat_state(state):

@@ -14,6 +14,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from evalkit.errors import UserError
 
+TOKENIZER_DIR = "tokenizer"  # the folder of a checkpoint that holds its tokenizer files
+
 
 @runtime_checkable
 class Tokenizer(Protocol):

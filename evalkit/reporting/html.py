@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from evalkit.reporting.tables import HEADER, group_tables, metric_rows, seed_tables
+from evalkit.reporting.tables import HEADER, detail_tables, metric_rows
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse;
 margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}
@@ -29,7 +29,7 @@ def html_report(results: Mapping[str, Any], images: list[str] = ()) -> str:
         f"{html.escape(str(results.get('evalkit_version', '')))}, {html.escape(str(results.get('created', '')))}</p>",
         _table(HEADER, metric_rows(results)),
     ]
-    for title, header, rows in group_tables(results) + seed_tables(results):
+    for title, header, rows in detail_tables(results):
         parts += [f"<h2>{html.escape(title)}</h2>", _table(header, rows)]
     for src in images:
         parts.append(f"<img src='{html.escape(src, quote=True)}' alt='{html.escape(src, quote=True)}'>")

@@ -71,6 +71,58 @@ def plot_groups(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
+def plot_suites(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    """Per suite and score with ID / OOD figures: ID and OOD accuracy (95% CIs) and the gap against the
+    suite's groups in order (for Scylla, the generalization valley over complexity levels); the critical
+    group is marked with how often it was the critical one across resamples."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for label, suite in (results.get("suites") or {}).items():
+        for score, fig_data in (suite.get("generalization") or {}).items():
+            groups = fig_data["groups"]
+            if not groups:
+                continue
+            names = list(fig_data.get("order") or groups)
+            xs = list(range(len(names)))
+            fig, ax = plt.subplots(figsize=(7, 4))
+            for key, marker in (("id", "o"), ("ood", "s")):
+                ys = [groups[g][key]["value"] for g in names]
+                lo = [groups[g][key]["ci_low"] for g in names]
+                hi = [groups[g][key]["ci_high"] for g in names]
+                ax.plot(xs, ys, marker=marker, label=key.upper())
+                ax.fill_between(xs, lo, hi, alpha=0.15)
+            gaps = [groups[g]["gap"]["value"] for g in names]
+            ax.bar(xs, gaps, width=0.35, alpha=0.35, color="gray", label="gap = max(0, ID - OOD)")
+            critical = fig_data["critical"]
+            if critical is not None:
+                share = fig_data["critical_frequency"].get(critical, 0.0)
+                ax.annotate(
+                    f"critical ({share:.0%} of resamples)",
+                    (names.index(critical), gaps[names.index(critical)]),
+                    textcoords="offset points",
+                    xytext=(0, 8),
+                    ha="center",
+                    fontsize=8,
+                )
+            ax.set_xticks(xs, names, rotation=20, ha="right")
+            ax.set_ylim(-0.02, 1.05)
+            ax.set_xlabel(suite.get("group_key", "group"))
+            ax.set_ylabel(score)
+            ax.set_title(f"{label}: {score} by {suite.get('group_key', 'group')} (95% CIs)", fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize="small")
+            fig.tight_layout()
+            path = out_dir / f"{_slug(label)}_{_slug(score)}_by_{_slug(suite.get('group_key', 'group'))}.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+    return paths
+
+
 def _categorical(ax: Any, pts: list, score: str, seeds: list[str], seeded: bool, offset: float) -> None:
     """One marker per category with its band as whiskers (median and min-max over seeds, or the value
     and its CI), and each seed as a small hollow marker."""

@@ -98,6 +98,66 @@ def seed_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[l
     return out
 
 
+def _ci(f: Mapping[str, Any]) -> str:
+    return f"{_fmt(f['value'])} [{_fmt(f['ci_low'])}, {_fmt(f['ci_high'])}]"
+
+
+GAP_FIGURES = ("id", "ood", "gap", "S")
+
+
+def generalization_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows): per task with ID / OOD items, one row per score (ID, OOD, gap, S with CIs);
+    per suite and score, one row per group (means over its tasks, the per-task mean of S, and how often the
+    group has the largest gap across bootstrap resamples)."""
+    out = []
+    task_rows = [
+        [label, score, *(_ci(f[k]) for k in GAP_FIGURES), f"{f['n_id']} / {f['n_ood']}"]
+        for label, t in results.get("tasks", {}).items()
+        for score, f in (t.get("generalization") or {}).items()
+    ]
+    if task_rows:
+        header = ["task", "score", "ID", "OOD", "gap = max(0, ID-OOD)", "S = OOD-gap", "n ID / OOD"]
+        out.append(("Generalization: in vs out of distribution", header, task_rows))
+    for label, suite in (results.get("suites") or {}).items():
+        for score, fig in (suite.get("generalization") or {}).items():
+            key = suite.get("group_key", "group")
+            rows = [
+                [
+                    group + (" *" if group == fig["critical"] else ""),
+                    str(len(g["tasks"])),
+                    f"{_ci(g['id'])} ±{_fmt(g['id_std'])}",
+                    f"{_ci(g['ood'])} ±{_fmt(g['ood_std'])}",
+                    _ci(g["gap"]),
+                    _ci(g["S"]),
+                    _ci(g["S_task_mean"]),
+                    _fmt(fig["critical_frequency"].get(group, 0.0)),
+                ]
+                for group, g in ((name, fig["groups"][name]) for name in fig.get("order") or fig["groups"])
+            ]
+            header = [
+                key,
+                "tasks",
+                "ID (± sd over tasks)",
+                "OOD",
+                "gap",
+                "S of means",
+                "S (mean over tasks)",
+                "P(critical)",
+            ]
+            if fig["critical"] is None:
+                rows.append(
+                    ["(no gap)", "", "", "", "", "", "", _fmt(fig["critical_frequency"].get("none", 0.0))]
+                )
+            title = f"{label} by {key}: {score} (* = critical {key}, largest gap)"
+            out.append((title, header, rows))
+    return out
+
+
+def detail_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Every table a report shows below the headline: groups, seeds, generalization."""
+    return group_tables(results) + seed_tables(results) + generalization_tables(results)
+
+
 HEADER = ["task", "score", "value", "95% CI", "n"]
 
 
@@ -124,6 +184,6 @@ def markdown_report(results: Mapping[str, Any]) -> str:
         "",
         markdown_table(HEADER, metric_rows(results)),
     ]
-    for title, header, rows in group_tables(results) + seed_tables(results):
+    for title, header, rows in detail_tables(results):
         parts += ["", f"## {title}", "", markdown_table(header, rows)]
     return "\n".join(parts) + "\n"

@@ -6,7 +6,9 @@ import hashlib
 import json
 from typing import Any
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Versions this evalkit reads: 2 adds `suites`, tasks' `generalization` and `model.identity` to version 1.
+READABLE_VERSIONS = (1, 2)
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -20,6 +22,7 @@ def load_results(path) -> dict[str, Any]:
     with open(path, encoding="utf-8") as f:
         data = json.load(f)
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise ValueError(f"{path} has results schema version {version}; this evalkit reads {SCHEMA_VERSION}")
+    if version not in READABLE_VERSIONS:
+        readable = ", ".join(map(str, READABLE_VERSIONS))
+        raise ValueError(f"{path} has results schema version {version}; this evalkit reads {readable}")
     return data

@@ -24,6 +24,7 @@ from evalkit.api.requests import (
     RollingResult,
 )
 from evalkit.errors import UserError
+from evalkit.models.chat_template import ChatTemplate, model_chat_template, render_chats
 from evalkit.models.config import transformer_config
 from evalkit.models.sharded import create_model
 from evalkit.models.tokenizers import load_tokenizer
@@ -32,7 +33,7 @@ from evalkit.runtime.scoring import Scorer
 from evalkit.runtime.stats import RuntimeStats
 from evalkit.sharding import Rules
 
-_EXTRA_KEYS = ("tokenizer", "checkpoint", "init_seed", "name")
+_EXTRA_KEYS = ("tokenizer", "checkpoint", "init_seed", "name", "chat_template")
 
 
 class FlaxModelHandle:
@@ -47,8 +48,10 @@ class FlaxModelHandle:
         rules: Rules,
         config: ConfigDict,
         runtime: ConfigDict,
+        chat_template: ChatTemplate | None = None,
     ):
         self.name = name
+        self.chat_template = chat_template
         self.model = model
         self.tokenizer = tokenizer
         self.mesh = mesh
@@ -68,7 +71,7 @@ class FlaxModelHandle:
         return self._scorer
 
     def loglikelihood(self, requests: Sequence[Loglikelihood]) -> list[LoglikelihoodResult]:
-        return self.scorer.loglikelihood(requests)
+        return self.scorer.loglikelihood(render_chats(requests, self.chat_template))
 
     def loglikelihood_rolling(self, requests: Sequence[LoglikelihoodRolling]) -> list[RollingResult]:
         return self.scorer.loglikelihood_rolling(requests)
@@ -80,7 +83,7 @@ class FlaxModelHandle:
             self._generator = Generator(
                 self.model, self.mesh, self.rules, self.runtime, self.runtime_stats, self.tokenizer
             )
-        return self._generator.generate(requests)
+        return self._generator.generate(render_chats(requests, self.chat_template))
 
     def stats(self) -> dict[str, Any]:
         """Runtime counters plus the devices and processes the model ran on."""
@@ -98,6 +101,7 @@ def flax_model_config() -> ConfigDict:
     cfg.tokenizer = "bytes"  # spec for evalkit.models.load_tokenizer
     cfg.checkpoint = ""  # '' = random init; else an orbax or Hugging Face directory
     cfg.init_seed = 0
+    cfg.chat_template = "auto"  # 'auto' (the checkpoint's, if any) | 'none' | path to a template file
     return cfg
 
 
@@ -170,7 +174,7 @@ def load_flax_model(config: ConfigDict, runtime: ConfigDict) -> FlaxModelHandle:
     if tokenizer is None:
         tokenizer = _tokenizer(config.get("tokenizer", "bytes"), None)
     name = config.get("name", "flax") or "flax"
-    return FlaxModelHandle(name, model, tokenizer, mesh, rules, config, runtime)
+    return FlaxModelHandle(name, model, tokenizer, mesh, rules, config, runtime, model_chat_template(config))
 
 
 def _tokenizer(spec: str, vocab_size: int | None) -> Any:

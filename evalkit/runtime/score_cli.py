@@ -2,9 +2,10 @@
 
 MODEL is a config file (``path.py[:arg]`` whose ``model`` section is a ``flax`` model; its ``runtime``
 section is used too) or a checkpoint directory (orbax or Hugging Face). Each input line is
-``{"id", "context", "continuation"}`` (strings, or lists of token ids); each output line is
-``{"id", "loglik", "is_greedy", "num_tokens"}``, in input order, written atomically. ``--config.*``
-overrides apply to ``model.*`` and ``runtime.*``. Imports jax lazily so ``evalkit --help`` stays fast.
+``{"id", "context", "continuation"}`` (strings, or lists of token ids; ids unique, at least one line);
+each output line is ``{"id", "loglik", "is_greedy", "num_tokens"}``, in input order, written atomically.
+``--config.*`` overrides apply to ``model.*`` and ``runtime.*``. Imports jax lazily so ``evalkit --help``
+stays fast.
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def read_requests(path: str | Path) -> list[dict[str, Any]]:
-    """Parse and check the requests file; a UserError names the file, line and fix. Each row keeps its
-    line number under ``LINE``."""
+    """Parse and check the requests file (UTF-8, at least one request, unique ids); a UserError names the
+    file, line and fix. Each row keeps its line number under ``LINE``."""
     path = Path(path)
     if not path.is_file():
         raise UserError(
@@ -56,8 +57,16 @@ def read_requests(path: str | Path) -> list[dict[str, Any]]:
             '{"id", "context", "continuation"} object per line'
         )
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+    line_of_id: dict[str, int] = {}  # each id, as JSON, -> the line that first has it
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError(
+                    f"{path} line {n} is not UTF-8 text (byte {exc.start + 1} of the line is "
+                    f"0x{raw[exc.start]:02x}); save the file as UTF-8"
+                ) from exc
             if not line.strip():
                 continue
             try:
@@ -84,7 +93,19 @@ def read_requests(path: str | Path) -> list[dict[str, Any]]:
                 )
                 if not ok:
                     raise UserError(f"{path} line {n}: {field} must be a string or a list of token ids")
+            key = json.dumps(row["id"], sort_keys=True, ensure_ascii=False)
+            if key in line_of_id:
+                raise UserError(
+                    f"{path} lines {line_of_id[key]} and {n} both have id {key}; "
+                    "give every request its own id"
+                )
+            line_of_id[key] = n
             rows.append({**row, LINE: n})
+    if not rows:
+        raise UserError(
+            f"{path} has no requests (it is empty or only blank lines), so nothing was scored; write one "
+            '{"id", "context", "continuation"} object per line'
+        )
     return rows
 
 

@@ -213,3 +213,69 @@ def test_post_norm_opt_is_unsupported(broken, mesh):
 def test_rope_scaling_is_unsupported(broken, mesh):
     _edit_config(broken, rope_scaling={"rope_type": "llama3", "factor": 8.0})
     _raises(broken, mesh, "rope scaling 'llama3'", "not supported")
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"hidden_size": "big"}, "field 'hidden_size' must be a positive integer, not \"big\""),
+        ({"num_attention_heads": 3.5}, "field 'num_attention_heads' must be a positive integer, not 3.5"),
+        (
+            {"intermediate_size": [64, 64]},
+            "field 'intermediate_size' must be a positive integer, not [64, 64]",
+        ),
+        ({"vocab_size": None}, "field 'vocab_size' must be a positive integer, not null"),
+        ({"rms_norm_eps": "1e-6"}, "field 'rms_norm_eps' must be a positive number, not \"1e-6\""),
+        (
+            {"tie_word_embeddings": "false"},
+            "field 'tie_word_embeddings' must be true or false, not \"false\"",
+        ),
+        ({"model_type": ["llama"]}, "field 'model_type' must be a string, not [\"llama\"]"),
+        ({"rope_scaling": "none"}, "field 'rope_scaling' must be a JSON object, not \"none\""),
+        (
+            {"rope_scaling": {"rope_theta": "x"}},
+            "field 'rope_scaling.rope_theta' must be a positive number, not \"x\"",
+        ),
+    ],
+)
+def test_mistyped_config_field_names_file_and_field(broken, mesh, fields, message):
+    _edit_config(broken, **fields)
+    _raises(broken, mesh, f"{broken / 'config.json'}: {message}; correct it or download config.json again")
+
+
+def test_null_optional_fields_mean_the_default(broken, mesh):
+    _edit_config(broken, head_dim=None, rope_theta=None, rms_norm_eps=None, rope_scaling=None)
+    cfg = load_hf_model(broken, mesh, DEFAULT_RULES)[2]
+    assert (cfg.head_dim, cfg.rope_theta, cfg.norm_eps) == (None, 10_000.0, 1e-6)
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (b'{"model_type": "llama",\n "name": "caf\xe9"}', "is not UTF-8 text (byte 0xe9 on line 2)"),
+        (b'{"model_type": "llama",}', "is not valid JSON (Expecting property name enclosed in double quotes"),
+        (b"[1, 2]", "must hold a JSON object"),
+    ],
+)
+def test_unreadable_config(broken, mesh, raw, message):
+    (broken / "config.json").write_bytes(raw)
+    _raises(broken, mesh, f"{broken / 'config.json'} {message}")
+
+
+@pytest.mark.parametrize("command", ["score", "convert"])
+def test_cli_names_mistyped_config_field(broken, tmp_path, capsys, command):
+    from evalkit import cli
+
+    _edit_config(broken, num_attention_heads=3.5)
+    requests = tmp_path / "in.jsonl"
+    requests.write_text('{"id": 1, "context": "w5", "continuation": " w7"}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    argv = {
+        "score": ["score", "--model", str(broken), "--requests", str(requests), "--out", str(out)],
+        "convert": ["convert", str(broken), str(out)],
+    }[command]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert f"{broken / 'config.json'}: field 'num_attention_heads' must be a positive integer, not 3.5" in err
+    assert not out.exists()

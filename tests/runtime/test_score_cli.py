@@ -111,3 +111,61 @@ def test_token_ids_outside_the_vocabulary_and_an_unwritable_out(tmp_path):
     )
     with pytest.raises(UserError, match="the folder of --out"):
         args.func(args, {})
+
+
+def one_line_error(capsys, argv: list[str]) -> str:
+    """Runs `evalkit ARGV` in-process, checks it exits 2 with one line and no traceback, returns that line."""
+    from evalkit import cli
+
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    return err
+
+
+def test_non_utf8_requests_file_names_the_line(tmp_path, capsys):
+    requests = tmp_path / "latin1.jsonl"
+    requests.write_bytes(
+        b'{"id": 1, "context": "a", "continuation": "b"}\n'
+        b'{"id": 2, "context": "caf\xe9", "continuation": "b"}\n'  # Latin-1, not UTF-8
+    )
+    out = tmp_path / "o.jsonl"
+    err = one_line_error(
+        capsys, ["score", "--model", "no_such_model", "--requests", str(requests), "--out", str(out)]
+    )
+    assert f"{requests} line 2 is not UTF-8 text (byte 26 of the line is 0xe9); save the file as UTF-8" in err
+    assert not out.exists()
+
+
+def test_duplicate_ids_are_refused_before_any_work(tmp_path, capsys):
+    lines = [
+        '{"id": "a", "context": "x", "continuation": "y"}',
+        '{"id": 1, "context": "x", "continuation": "y"}',
+        '{"id": "1", "context": "x", "continuation": "y"}',  # a string, not the number 1
+        '{"id": "a", "context": "z", "continuation": "w"}',
+    ]
+    requests = write_lines(tmp_path / "dup.jsonl", lines)
+    out = tmp_path / "o.jsonl"
+    # The model does not exist: the duplicate is reported first, before any model is looked at.
+    err = one_line_error(
+        capsys, ["score", "--model", "no_such_model", "--requests", str(requests), "--out", str(out)]
+    )
+    assert f'{requests} lines 1 and 4 both have id "a"; give every request its own id' in err
+    assert not out.exists()
+    assert [r["id"] for r in score_cli.read_requests(write_lines(tmp_path / "ok.jsonl", lines[:3]))] == [
+        "a",
+        1,
+        "1",
+    ]
+
+
+@pytest.mark.parametrize("text", ["", "\n  \n\n"])
+def test_empty_requests_file_is_an_error(tmp_path, capsys, text):
+    requests = tmp_path / "empty.jsonl"
+    requests.write_text(text, encoding="utf-8")
+    out = tmp_path / "o.jsonl"
+    err = one_line_error(
+        capsys, ["score", "--model", "no_such_model", "--requests", str(requests), "--out", str(out)]
+    )
+    assert f"{requests} has no requests (it is empty or only blank lines), so nothing was scored" in err
+    assert not out.exists()
