@@ -21,6 +21,7 @@ from evalkit.config import (
     config_hash,
     hashable_view,
     merge_into,
+    parse_value,
     run_defaults,
 )
 from evalkit.errors import PluginError, UserError
@@ -182,24 +183,48 @@ def expand_suites(
             own[label] = task_user
             continue
         suite: Suite = suites.get(name)
-        settings = {k: v for k, v in task_user.items() if k != "task"}
-        for member in suite.tasks:
+        settings = {k: v for k, v in task_user.items() if k not in ("task", SUITE_GROUPS_KEY)}
+        raw_groups = overrides.pop(f"tasks.{label}.{SUITE_GROUPS_KEY}", None)
+        chosen = task_user.get(SUITE_GROUPS_KEY) if raw_groups is None else parse_value(raw_groups, (), label)
+        members = suite_members(label, suite, chosen)
+        for member in members:
             if member in from_suite:
                 raise UserError(
                     f"task {member!r} belongs to suites {from_suite[member][0]!r} and {label!r}; list one of "
                     "them, or run them as two runs"
                 )
             from_suite[member] = (label, {**settings, "task": member})
-        entries.append(SuiteEntry(label, suite, suites.plugin_of(name), suite.tasks))
+        entries.append(SuiteEntry(label, suite, suites.plugin_of(name), members))
         prefix = f"tasks.{label}."
         for key in [k for k in overrides if k.startswith(prefix)]:
             raw = overrides.pop(key)
-            for member in suite.tasks:
+            for member in members:
                 overrides.setdefault(f"tasks.{member}.{key[len(prefix):]}", raw)
     out = {member: settings for member, (_, settings) in from_suite.items()}
     for label, task_user in own.items():
         out[label] = _deep_merge(out.get(label, {}), task_user)
     return out, entries, overrides
+
+
+SUITE_GROUPS_KEY = "groups"  # a suite's entry may pick the groups (e.g. levels) whose tasks run
+
+
+def suite_members(label: str, suite: Suite, chosen: Any) -> tuple[str, ...]:
+    """The suite's tasks, or those whose group label is among ``chosen`` (``tasks.<label>.groups``)."""
+    if chosen is None:
+        return suite.tasks
+    chosen = (chosen,) if isinstance(chosen, str) else tuple(chosen)
+    labels = list(dict.fromkeys(suite.group_order + tuple(suite.groups.values())))
+    unknown = [g for g in chosen if g not in labels]
+    where, kind, known = f"tasks.{label}.{SUITE_GROUPS_KEY}", suite.group_key, ", ".join(map(repr, labels))
+    if not chosen:
+        raise UserError(f"{where} is empty; name some of suite {suite.name!r}'s {kind}s: {known}")
+    if unknown:
+        raise UserError(
+            f"{where} names {kind} {unknown[0]!r}, which suite {suite.name!r} does not have; its {kind}s are "
+            f"{known}"
+        )
+    return tuple(t for t in suite.tasks if suite.groups.get(t) in chosen)
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -192,6 +192,12 @@ def test_suite_errors_name_the_fix(tmp_path, toy_host):
     explicit = {"toysuite": {"num_items": 5}, "twopass_a": {"num_items": 3}}
     overridden = run_config(tmp_path, explicit, overrides={"tasks.twopass_a.num_items": "2"})
     assert [e.config.num_items for e in overridden.tasks] == [2, 5]
+    only = run_config(tmp_path, {"toysuite": {"groups": ("L2",)}})
+    assert [e.label for e in only.tasks] == ["twopass_b"] and only.suites[0].members == ("twopass_b",)
+    picked = run_config(tmp_path, {"toysuite": {}}, overrides={"tasks.toysuite.groups": "('L1',)"})
+    assert [e.label for e in picked.tasks] == ["twopass_a"]
+    with pytest.raises(UserError, match="tasks.toysuite.groups names level 'L3', which suite 'toysuite' does not"):
+        run_config(tmp_path, {"toysuite": {"groups": ("L1", "L3")}})
     with pytest.raises(UserError, match="unknown task or suite 'toysuit'; did you mean 'toysuite'"):
         run_config(tmp_path, {"toysuit": {}})
     with pytest.raises(UserError, match="tasks.twopass_a.num_itemz"):
@@ -256,5 +262,8 @@ def test_the_chat_template_decides_the_prompt_and_enters_the_hash(tmp_path, toy_
     rec = samples(tmp_path, "twopass_a", out="templated")[0]
     assert rec["responses"][0]["text"] == ">>"[::-1]  # the rendered prompt ends in the template's ">>"
     template.write_text("{% for m in messages %}{{ m.content }}{% endfor %")
-    with pytest.raises(UserError, match=str(template)):
+    with pytest.raises(UserError, match=str(template)):  # does not parse: refused before any work
         run_config(tmp_path, {"twopass_a": {}}, model=model)
+    template.write_text("{% if messages[0].role == 'system' %}{{ raise_exception('no system role') }}{% endif %}")
+    with pytest.raises(UserError, match=f"{template}.*no system role"):  # fails to render: the run stops
+        run(tmp_path, {"twopass_a": {"num_items": 2}}, model=model, out="refused")

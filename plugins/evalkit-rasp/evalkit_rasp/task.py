@@ -74,6 +74,7 @@ class RaspTask(Task):
 
     version = "1"
     metrics = {"exact_match": "mean", "stopped": "mean"}
+    gap_scores = ("exact_match",)  # ID = the training lengths, OOD = longer ones (the host's gap figures)
     trains_probes = True
 
     def __init__(self, format_name: str):
