@@ -9,6 +9,8 @@ the paper's raw text "You are a helpful AI assistant.\\n\\n" + prompt, as its vL
 checkpoint the model is a random byte-level Llama shape: it checks the pipeline, it does not answer.
 Data: evalkit's deterministic variant of the paper's ID / OOD sets ('fixed' mode: verifiers accept every
 valid answer; --config.tasks.scylla.mode=paper reproduces the upstream generator and gold comparison).
+--config.tasks.scylla.id_source=probing builds the ID values from the model's own proposals first (the
+paper's distribution probing; docs/scylla.md).
 Results: per task ID / OOD accuracy (strict and paper-compatible), per level the means, gap, S and the
 critical complexity with how sure it is, and the generalization-valley plot (docs/scylla.md).
 """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import json
 import sys
 import time
 import traceback
@@ -19,7 +20,7 @@ import evalkit
 from evalkit import probes
 from evalkit.api import Example, Generate, ModelHandle, PluginError, Record, Request, Task, UserError
 from evalkit.api.handle_stats import add_stats, stats_since
-from evalkit.api.requests import to_json
+from evalkit.api.requests import response_from_json, to_json
 from evalkit.data import load_examples
 from evalkit.metrics import (
     summarize_generalization,
@@ -44,11 +45,39 @@ def process_index() -> int:
 
 
 def prepare_data(run: ResolvedRun) -> dict[str, list[Example]]:
-    """Build or read every task's examples first, so data problems stop the run before any work."""
+    """Build or read every task's examples first, so data problems stop the run before any work (tasks
+    whose data depends on the model build theirs when they run: :func:`model_examples`)."""
     return {
-        e.label: load_examples(e.task, e.config, run.config.data_dir, e.plugin, e.data_hash)
+        e.label: []
+        if e.task.model_data_requests(e.config)
+        else load_examples(e.task, e.config, run.config.data_dir, e.plugin, e.data_hash)
         for e in run.tasks
     }
+
+
+MODEL_DATA_FILE = "model_data.json"
+
+
+def model_examples(entry: TaskEntry, handle: ModelHandle, run_dir: Path, writer: bool) -> list[Example]:
+    """A task's examples built from the model's answers to its data requests; the answers are kept in
+    ``<label>/model_data.json`` (with the task's config hash), so a resumed run rebuilds the same items."""
+    task, path = entry.task, run_dir / entry.label / MODEL_DATA_FILE
+    requests = [
+        _keyed(task, {"id": "model-data"}, i, r) for i, r in enumerate(task.model_data_requests(entry.config))
+    ]
+    saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if saved.get("config_hash") == entry.config_hash and len(saved.get("responses", ())) == len(requests):
+        responses = [response_from_json(r) for r in saved["responses"]]
+    else:
+        responses = _answer(handle, {0: requests})[0]
+        if writer:
+            record = {"config_hash": entry.config_hash, "requests": [to_json(r) for r in requests]}
+            write_json_atomic(path, record | {"responses": [to_json(r) for r in responses]})
+    examples = list(task.model_data(entry.config, responses))
+    ids = [ex["id"] for ex in examples]
+    if len(set(ids)) != len(ids):
+        raise PluginError(f"task {task.name!r} built examples with duplicate ids from the model's answers")
+    return examples
 
 
 def execute(
@@ -127,6 +156,8 @@ def run_task(
     """Evaluate one task (training its probe models first if it has them), resuming from its record store."""
     t0 = time.perf_counter()
     probe_info: dict[str, Any] = {}
+    if entry.task.model_data_requests(entry.config):
+        examples = model_examples(entry, handle, run_dir, writer)
     if entry.task.trains_probes:
         seeds = list(probes.iter_probe_seeds(entry))
         examples = [ex for seed in seeds for ex in probes.seed_examples(examples, seed)]

@@ -58,11 +58,23 @@ class TwoPass(Task):
         return {"first": first, "second": float(responses[1].text == example["text"][::-1])}
 
 
+class FromModel(TwoPass):
+    """Its items are the model's answers to two data requests (e.g. a benchmark's distribution probing)."""
+
+    def model_data_requests(self, config):
+        return [Generate(f"seed\n{word}", max_new_tokens=16) for word in ("olleh", "dlrow")]
+
+    def model_data(self, config, responses):
+        for i, r in enumerate(responses):
+            yield {"id": str(i), "text": r.text.strip(), "groups": {"split": "id"}}
+
+
 class Plugin:
     @hookimpl
     def evalkit_register_tasks(self, register):
         register(TwoPass("twopass_a"))
         register(TwoPass("twopass_b", ood_every=3))
+        register(FromModel("from_model"))
 
     @hookimpl
     def evalkit_register_suites(self, register):
@@ -157,6 +169,19 @@ def test_a_run_killed_between_passes_resumes_without_losing_or_repeating_items(t
     assert sorted(ids, key=int) == [str(i) for i in range(12)]
     assert task["metrics"] == clean["tasks"]["twopass_a"]["metrics"]
     assert task["generalization"] == clean["tasks"]["twopass_a"]["generalization"]
+
+
+def test_data_built_from_the_models_answers_is_kept_for_resume(tmp_path, toy_host, monkeypatch):
+    res = run(tmp_path, {"from_model": {}})
+    assert res["tasks"]["from_model"]["num_items"] == 2
+    users = [r["requests"][0]["context"]["messages"][1][1] for r in samples(tmp_path, "from_model")]
+    assert users == ["hello", "world"]  # the items are the model's answers
+    saved = json.loads((tmp_path / "run" / "from_model" / "model_data.json").read_text())
+    assert [r["text"] for r in saved["responses"]] == ["hello\n", "world\n"]
+    assert saved["requests"][0]["key"] == "from_model/model-data/0"
+    monkeypatch.setattr(FakeModel, "generate", lambda self, requests: pytest.fail("asked the model again"))
+    again = run(tmp_path, {"from_model": {}})  # resumed: the saved answers rebuild the same items
+    assert again["tasks"]["from_model"]["num_resumed"] == 2
 
 
 def test_a_task_that_never_stops_asking_is_named(tmp_path, toy_host, monkeypatch):

@@ -155,6 +155,15 @@ class Generation:
 Response = LoglikelihoodResult | RollingResult | Generation
 
 
+def response_from_json(data: dict[str, Any]) -> Response:
+    """The response :func:`to_json` wrote (its ``kind`` names the class)."""
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    kind = {cls.__name__: cls for cls in (LoglikelihoodResult, RollingResult, Generation)}[data["kind"]]
+    if kind is Generation:
+        fields["tokens"] = tuple(fields["tokens"])
+    return kind(**fields)
+
+
 def to_json(obj: Request | Response) -> dict[str, Any]:
     """A JSON-ready dict of a request or response (tuples become lists)."""
     out = dataclasses.asdict(obj)

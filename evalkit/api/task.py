@@ -61,6 +61,16 @@ class Task:
         """File-based data: yield the evaluation examples read from ``manual_dir``."""
         raise NotImplementedError
 
+    def model_data_requests(self, config: ConfigDict) -> Sequence[Request]:
+        """Requests to the model under test whose answers the examples are built from (e.g. Scylla's
+        distribution probing: the model proposes its own inputs); empty (the default): the data does not
+        depend on the model, and comes from :meth:`generate` or :meth:`read_manual`."""
+        return ()
+
+    def model_data(self, config: ConfigDict, responses: Sequence[Response]) -> Iterable[Example]:
+        """The examples built from the answers to :meth:`model_data_requests` (in request order)."""
+        raise NotImplementedError
+
     # --- evaluation ------------------------------------------------------------------------------
 
     def requests(self, example: Example, config: ConfigDict) -> Sequence[Request]:

@@ -10,20 +10,25 @@ stored gold answer.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from ml_collections import ConfigDict
 
 from evalkit.api import Chat, Generate, Generation, Task, UserError
 from evalkit_scylla.core.generate import make_instances
 from evalkit_scylla.core.parse import parse_paper, parse_strict
-from evalkit_scylla.core.prompts import SECOND_PASS_TRIGGER, SYSTEM_PROMPT, eval_prompt
+from evalkit_scylla.core.prompts import SECOND_PASS_TRIGGER, SYSTEM_PROMPT, eval_prompt, probing_prompt
 from evalkit_scylla.core.solve import paper_correct, verify
 from evalkit_scylla.core.spec import TASKS as SPECS
 from evalkit_scylla.core.spec import TaskSpec
 
 MODES = ("fixed", "paper")
+ID_SOURCES = ("deterministic", "probing")
+MIN_PROPOSED_LISTS = 8
+_LIST = re.compile(r"\[\s*(\d+(?:\s*,\s*\d+)*)\s*,?\s*\]")
 SPLITS = ("id", "ood")
 # The code's OOD ranges (the paper says "like [0, 9999]"; quirk Q6), kept in both modes and recorded.
 OOD_RANGE, TSP_OOD_RANGE = (1000, 9999), (100, 999)
@@ -57,8 +62,11 @@ def check_data_config(label: str, config: ConfigDict) -> None:
             raise UserError(f"tasks.{label}.{key} must be two ints 0 <= low <= high, got {pair!r}")
 
 
-def make_examples(spec: TaskSpec, config: ConfigDict) -> Iterator[dict[str, Any]]:
-    """The task's ID then OOD examples; a request for more unique instances than exist is a UserError."""
+def make_examples(
+    spec: TaskSpec, config: ConfigDict, id_values: Sequence[int] | None = None, lengths: Sequence[int] = ()
+) -> Iterator[dict[str, Any]]:
+    """The task's ID then OOD examples (ID values from ``id_range``, or ``id_values`` with ``lengths`` when
+    the model proposed them); a request for more unique instances than exist is a UserError."""
     for split in SPLITS:
         try:
             instances = make_instances(
@@ -70,7 +78,8 @@ def make_examples(spec: TaskSpec, config: ConfigDict) -> Iterator[dict[str, Any]
                 id_range=tuple(config.id_range),
                 ood_range=tuple(config.ood_range),
                 tsp_ood_range=tuple(config.ood_range),
-                lengths=tuple(config.lengths),
+                lengths=tuple(lengths or config.lengths),
+                id_values=id_values,
             )
         except ValueError as exc:
             raise UserError(f"scylla_{spec.slug}: {exc}") from exc
@@ -82,6 +91,12 @@ def make_examples(spec: TaskSpec, config: ConfigDict) -> Iterator[dict[str, Any]
                 "input_str": inst.input_str,
                 "answer": inst.answer,
             }
+
+
+def proposed_lists(text: str) -> list[list[int]]:
+    """Every bracketed list of non-negative integers in a probing generation (nested lists of LCS pairs
+    and TSP matrices give their inner lists)."""
+    return [[int(v) for v in m.group(1).split(",")] for m in _LIST.finditer(text)]
 
 
 def judge(spec: TaskSpec, mode: str, example: Mapping[str, Any], text: str) -> dict[str, Any]:
@@ -127,16 +142,57 @@ class ScyllaTask(Task):
         cfg.max_new_tokens = 2048
         cfg.second_pass = True
         cfg.second_max_new_tokens = 256
+        # 'probing': the paper's distribution probing, the model proposes its own ID inputs (docs/scylla.md)
+        cfg.id_source = "deterministic"
+        cfg.probing = ConfigDict(
+            {"num_generations": 128, "temperature": 0.9, "top_p": 0.95, "top_k": 60, "max_new_tokens": 1024}
+        )
         return cfg
 
     def validate_config(self, config: ConfigDict) -> None:
         check_data_config(self.name, config)
+        if config.id_source not in ID_SOURCES:
+            raise UserError(f"tasks.{self.name}.id_source={config.id_source!r} must be one of {ID_SOURCES}")
+        if config.id_source == "probing" and int(config.probing.num_generations) < 1:
+            raise UserError(f"tasks.{self.name}.probing.num_generations must be >= 1")
         for key in ("max_new_tokens", "second_max_new_tokens"):
             if int(config[key]) < 1:
                 raise UserError(f"tasks.{self.name}.{key} must be >= 1, got {config[key]}")
 
     def generate(self, config: ConfigDict) -> Iterator[dict[str, Any]]:
         yield from make_examples(self.spec, config)
+
+    def model_data_requests(self, config: ConfigDict) -> list[Generate]:
+        if config.id_source != "probing":
+            return []
+        p = config.probing
+        user = ("user", probing_prompt(self.spec))
+        chat = Chat([("system", config.system_prompt), user] if config.system_prompt else [user])
+        sampling = {"temperature": float(p.temperature), "top_p": float(p.top_p), "top_k": int(p.top_k)}
+        return [
+            Generate(chat, max_new_tokens=int(p.max_new_tokens), **sampling) for _ in range(p.num_generations)
+        ]
+
+    def model_data(self, config: ConfigDict, responses: Sequence[Generation]) -> Iterator[dict[str, Any]]:
+        """ID values: every number in any list the model proposed; ID lengths: the middle 90% of its lists'
+        lengths; OOD: the same shapes with values from ``ood_range`` minus the ID values."""
+        lists = [x for r in responses for x in proposed_lists(r.text or "")]
+        if len(lists) < MIN_PROPOSED_LISTS:
+            raise RuntimeError(
+                f"the model proposed {len(lists)} number lists in {len(responses)} probing generations "
+                f"(at least {MIN_PROPOSED_LISTS} needed); raise probing.num_generations or use id_source="
+                "'deterministic'"
+            )
+        values = sorted({v for lst in lists for v in lst})
+        lo, hi = (int(round(q)) for q in np.percentile([len(lst) for lst in lists], [5, 95]))
+        probing = {
+            "generations": len(responses),
+            "lists": len(lists),
+            "id_values": len(values),
+            "lengths": [lo, hi],
+        }
+        for example in make_examples(self.spec, config, values, (lo, hi)):
+            yield example | {"probing": probing}
 
     def _chat(self, example: Mapping[str, Any], config: ConfigDict, prefix: str = "") -> Chat:
         user = ("user", eval_prompt(self.spec, example["input_str"]))
@@ -173,7 +229,8 @@ class ScyllaTask(Task):
 
     def details(self, example, responses, config):
         judged = self._judged(example, responses, config)
-        out = {
+        out = {"probing": example["probing"]} if "probing" in example else {}
+        out |= {
             "input": example["input_str"],
             "gold": example["answer"],
             "prompt_sha256": hashlib.sha256(

@@ -174,3 +174,70 @@ def test_a_model_too_short_for_prompt_and_answer_stops_the_run(tmp_path):
     )
     with pytest.raises(UserError, match="does not fit the model's max_len=256"):
         run(cfg)
+
+
+class Proposer:
+    """A model that answers probing prompts with number lists (different per generation key) and every
+    other prompt with a fixed sorted-looking answer; counts its probing generations."""
+
+    name = "proposer"
+    tokenizer = None
+    chat_template = None
+    probing_calls = 0
+
+    def generate(self, requests):
+        from zlib import crc32
+
+        from evalkit.models.chat_template import render_chats
+
+        out = []
+        for r in render_chats(requests, None):
+            if "Randomly generate" in r.context:
+                Proposer.probing_calls += 1
+                k = crc32(r.key.encode())
+                lists = [[(k >> s) % 90 + 5 + i for i in range(4 + (k >> s) % 5)] for s in (0, 7, 13)]
+                out.append(Generation(" ".join(str(lst) for lst in lists), (), "eos"))
+            else:
+                out.append(Generation("So the answer is [1, 2, 3].", (), "eos"))
+        return out
+
+    def stats(self):
+        return {}
+
+
+class ProposerPlugin:
+    from evalkit import hookimpl
+
+    @hookimpl
+    def evalkit_register_models(self, register):
+        from evalkit.api import ModelSpec
+
+        register(ModelSpec("proposer", lambda config, runtime: Proposer()))
+
+
+def test_distribution_probing_builds_id_data_from_the_models_proposals(tmp_path):
+    from evalkit.testing import plugin_registered
+
+    tasks = {"scylla_sort_numbers": {"id_source": "probing", "num_id": 6, "num_ood": 6}}
+    overrides = {"tasks.scylla_sort_numbers.probing.num_generations": "10"}
+    with plugin_registered(ProposerPlugin(), "proposer"):
+        Proposer.probing_calls = 0
+        res = run(config(tmp_path, tasks, {"name": "proposer"}), overrides)
+        assert Proposer.probing_calls == 10
+        saved = json.loads((tmp_path / "run" / "scylla_sort_numbers" / "model_data.json").read_text())
+        proposed = {
+            int(v)
+            for r in saved["responses"]
+            for v in r["text"].replace("[", " ").replace("]", " ").replace(",", " ").split()
+        }
+        records = samples(tmp_path, "scylla_sort_numbers")
+        assert res["tasks"]["scylla_sort_numbers"]["status"] == "ok" and len(records) == 12
+        for rec in records:
+            values = [int(v) for v in rec["details"]["input"].split()]
+            if rec["groups"]["split"] == "id":
+                assert set(values) <= proposed
+            else:
+                assert not set(values) & proposed and all(1000 <= v <= 9999 for v in values)
+        assert records[0]["details"]["probing"]["lists"] == 30
+        again = run(config(tmp_path, tasks, {"name": "proposer"}), overrides)  # resumed: nothing asked again
+        assert Proposer.probing_calls == 10 and again["tasks"]["scylla_sort_numbers"]["num_resumed"] == 12

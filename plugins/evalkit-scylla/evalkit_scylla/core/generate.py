@@ -39,11 +39,14 @@ from __future__ import annotations
 
 import copy
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from .draws import DRAW, LIMITS, Answer, Data, DrawContext
 from .formats import format_input
-from .seeding import check_range, item_rng, make_pool
+from .seeding import Pool, check_range, item_rng, make_pool
 from .spec import get_task
 
 __all__ = ["LIMITS", "MAX_ATTEMPTS", "MODES", "SPLITS", "Instance", "make_instances"]
@@ -111,11 +114,19 @@ def _generate(
 
 @functools.lru_cache(maxsize=64)
 def _id_items(
-    slug: str, n: int, seed: int, mode: str, id_range: tuple[int, int], lengths: tuple[int, int]
+    slug: str,
+    n: int,
+    seed: int,
+    mode: str,
+    id_range: tuple[int, int],
+    lengths: tuple[int, int],
+    id_values: tuple[int, ...] | None,
 ) -> tuple[tuple[Data, str, Answer], ...]:
     """The ID split (cached: every OOD call needs it for the shapes)."""
-    ctx = DrawContext(make_pool(id_range), _task_lengths(slug, lengths), mode)
-    return _generate(slug, "id", n, seed, ctx, None, "id_range or lengths")
+    pool = make_pool(id_range) if id_values is None else Pool(np.asarray(id_values, dtype=np.int64))
+    ctx = DrawContext(pool, _task_lengths(slug, lengths), mode)
+    setting = "id_range or lengths" if id_values is None else "the ID values (the model proposed too few)"
+    return _generate(slug, "id", n, seed, ctx, None, setting)
 
 
 def make_instances(
@@ -129,12 +140,15 @@ def make_instances(
     ood_range: tuple[int, int] = (1000, 9999),
     tsp_ood_range: tuple[int, int] = (100, 999),
     lengths: tuple[int, int] = (4, 16),
+    id_values: Sequence[int] | None = None,
 ) -> list[Instance]:
     """``n`` unique instances of task ``slug`` for ``split`` ("id" or "ood"); deterministic in all arguments.
 
     OOD item ``i`` is paired with ID item ``i`` of the same call arguments (same shape, OOD values drawn
-    from ``ood_range`` -- ``tsp_ood_range`` for TSP -- minus ``id_range``). Raises ``ValueError`` (one
-    sentence naming the setting to change) if ``n`` unique valid instances cannot be made.
+    from ``ood_range`` -- ``tsp_ood_range`` for TSP -- minus the ID values). ``id_values`` replaces
+    ``id_range`` by an explicit set of ID values (distribution probing: the numbers the model proposed).
+    Raises ``ValueError`` (one sentence naming the setting to change) if ``n`` unique valid instances
+    cannot be made.
     """
     get_task(slug)
     if split not in SPLITS:
@@ -145,10 +159,18 @@ def make_instances(
         raise ValueError(f"n must be >= 0, got {n}")
     id_r = check_range("id_range", id_range)
     lens = (int(lengths[0]), int(lengths[1]))
-    ids = _id_items(slug, int(n), int(seed), mode, id_r, lens)
+    values = None if id_values is None else tuple(sorted({int(v) for v in id_values}))
+    if values is not None and (not values or values[0] < 0):
+        raise ValueError("id_values must hold at least one non-negative integer")
+    ids = _id_items(slug, int(n), int(seed), mode, id_r, lens, values)
     if split == "ood":
         name, rng_range = ("tsp_ood_range", tsp_ood_range) if slug == "tsp" else ("ood_range", ood_range)
-        pool = make_pool(check_range(name, rng_range), id_r)
+        if values is None:
+            pool = make_pool(check_range(name, rng_range), id_r)
+        else:
+            lo, hi = check_range(name, rng_range)
+            everything = np.arange(lo, hi + 1, dtype=np.int64)
+            pool = Pool(everything[~np.isin(everything, np.asarray(values, dtype=np.int64))])
         if not pool.size:
             raise ValueError(
                 f"{name}={tuple(rng_range)!r} has no values outside id_range={id_r!r}; change {name}."
