@@ -4,8 +4,8 @@ thought with the paper's prompt, then the second pass ("Therefore, the answer is
     evalkit run configs/scylla.py --config.model.checkpoint=path/to/hf_instruct_model
     evalkit run configs/scylla.py:tiny --config.model.checkpoint=path/to/hf_instruct_model   # 4 + 4 items a task
 
-The model's chat template renders the prompt (`model.chat_template`: 'auto' uses the folder's, 'none' sends
-the paper's raw text "You are a helpful AI assistant.\\n\\n" + prompt, as its vLLM path did). Without a
+The model's chat template renders the prompt (`model.chat_template`: 'auto' uses the folder's; 'none' sends
+the paper's raw text "You are a helpful AI assistant.\\n\\n" + prompt, the paper's setting for open models). Without a
 checkpoint the model is a random byte-level Llama shape: it checks the pipeline, it does not answer.
 Data: evalkit's deterministic variant of the paper's ID / OOD sets ('fixed' mode: verifiers accept every
 valid answer; --config.tasks.scylla.mode=paper reproduces the upstream generator and gold comparison).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import difflib
 import importlib.metadata
@@ -21,7 +22,6 @@ from evalkit.config import (
     config_hash,
     hashable_view,
     merge_into,
-    parse_value,
     run_defaults,
 )
 from evalkit.errors import PluginError, UserError
@@ -169,6 +169,7 @@ def expand_suites(
     from_suite: dict[str, tuple[str, dict[str, Any]]] = {}
     entries: list[SuiteEntry] = []
     overrides = dict(overrides)
+    left_out: set[str] = set()  # members a suite's `groups` did not pick
     for label, task_user in user_tasks.items():
         if not _LABEL.fullmatch(label):  # labels name the task's files and folders
             raise UserError(
@@ -185,8 +186,9 @@ def expand_suites(
         suite: Suite = suites.get(name)
         settings = {k: v for k, v in task_user.items() if k not in ("task", SUITE_GROUPS_KEY)}
         raw_groups = overrides.pop(f"tasks.{label}.{SUITE_GROUPS_KEY}", None)
-        chosen = task_user.get(SUITE_GROUPS_KEY) if raw_groups is None else parse_value(raw_groups, (), label)
+        chosen = task_user.get(SUITE_GROUPS_KEY) if raw_groups is None else _labels(raw_groups)
         members = suite_members(label, suite, chosen)
+        left_out.update(set(suite.tasks) - set(members))
         for member in members:
             if member in from_suite:
                 raise UserError(
@@ -202,8 +204,19 @@ def expand_suites(
                 overrides.setdefault(f"tasks.{member}.{key[len(prefix):]}", raw)
     out = {member: settings for member, (_, settings) in from_suite.items()}
     for label, task_user in own.items():
+        if label in left_out and label not in out:  # its own settings for a member the groups left out
+            continue
         out[label] = _deep_merge(out.get(label, {}), task_user)
     return out, entries, overrides
+
+
+def _labels(raw: str) -> tuple[str, ...]:
+    """``--config.tasks.SUITE.groups=`` as a tuple literal, or one bare label (e.g. ``O(N)``)."""
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return (raw,)
+    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
 
 
 SUITE_GROUPS_KEY = "groups"  # a suite's entry may pick the groups (e.g. levels) whose tasks run

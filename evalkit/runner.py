@@ -8,6 +8,7 @@ import json
 import sys
 import time
 import traceback
+import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -235,43 +236,48 @@ def summarize_suites(
     run: ResolvedRun, task_records: Mapping[str, list[Record]], metrics, host: PluginHost
 ) -> dict[str, Any]:
     """results.json's ``suites``: per suite its members, the host's ID / OOD figures per group, and the
-    suite's own summary; a suite with a failed member says which and computes nothing."""
+    suite's own summary, computed over the members that finished (``failed_tasks`` names the others)."""
     cfg = run.config
     entries = {e.label: e for e in run.tasks}
     out = {}
     for s in run.suites:
         suite = s.suite
-        header = {
+        done = [t for t in s.members if t in task_records]
+        failed = [t for t in s.members if t not in task_records]
+        entry: dict[str, Any] = {
             "suite": suite.name,
             "plugin": s.plugin,
             "plugin_version": host.plugin_version(s.plugin),
             "tasks": list(s.members),
             "group_key": suite.group_key,
             "groups": {t: suite.groups[t] for t in s.members if t in suite.groups},
+            "status": "partial" if failed else "ok",
+            **({"failed_tasks": failed} if failed else {}),
         }
-        failed = [t for t in s.members if t not in task_records]
-        if failed:
-            out[s.label] = header | {"status": "incomplete", "failed_tasks": failed}
-            continue
         draws = {
             t: split_draws(
                 task_records[t],
                 _gap_metrics(entries[t].task, _metric_table(entries[t].task, task_records[t], metrics)),
                 cfg.seed,
                 cfg.bootstrap_resamples,
-                stream=i + 1,
+                stream=zlib.crc32(t.encode()),  # a task's draws do not depend on which members ran
             )
-            for i, t in enumerate(s.members)
+            for t in done
         }
-        summary = {}
-        if suite.summarize is not None:
-            configs = {t: entries[t].config for t in s.members}
-            summary = dict(suite.summarize({t: task_records[t] for t in s.members}, configs))
-        out[s.label] = header | {
-            "status": "ok",
-            "generalization": summarize_suite_generalization(draws, suite.groups, suite.group_order),
-            "summary": _jsonable(summary),
-        }
+        entry["generalization"] = summarize_suite_generalization(draws, suite.groups, suite.group_order)
+        if suite.summarize is not None and done:
+            try:
+                configs = {t: entries[t].config for t in done}
+                entry["summary"] = _jsonable(
+                    dict(suite.summarize({t: task_records[t] for t in done}, configs))
+                )
+            except Exception as exc:  # noqa: BLE001 - a plugin bug must not cost results.json
+                entry |= {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                entry["traceback"] = traceback.format_exc(limit=8)
+                print(
+                    f"evalkit: suite {s.label!r} summary failed: {type(exc).__name__}: {exc}", file=sys.stderr
+                )
+        out[s.label] = entry
     return out
 
 

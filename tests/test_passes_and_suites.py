@@ -69,6 +69,15 @@ class FromModel(TwoPass):
             yield {"id": str(i), "text": r.text.strip(), "groups": {"split": "id"}}
 
 
+SUMMARY = {"broken": False}
+
+
+def toy_summary(records, configs):
+    if SUMMARY["broken"]:
+        raise ZeroDivisionError("broken on purpose")
+    return {t: {"n": len(r), "num_items": configs[t].num_items} for t, r in records.items()}
+
+
 class Plugin:
     @hookimpl
     def evalkit_register_tasks(self, register):
@@ -85,9 +94,7 @@ class Plugin:
                 groups={"twopass_a": "L1", "twopass_b": "L2"},
                 group_key="level",
                 group_order=("L1", "L2"),
-                summarize=lambda records, configs: {
-                    t: {"n": len(r), "num_items": configs[t].num_items} for t, r in records.items()
-                },
+                summarize=toy_summary,
             )
         )
 
@@ -117,6 +124,13 @@ def run(tmp_path, tasks, **kwargs) -> dict:
 
 def samples(tmp_path, task, out="run"):
     return [json.loads(line) for line in (tmp_path / out / task / "samples.jsonl").read_text().splitlines()]
+
+
+def test_templates_see_a_fixed_day_not_the_clock():
+    from evalkit.models.chat_template import ChatTemplate
+
+    template = ChatTemplate("Today Date: {{ strftime_now('%d %b %Y') }}", "inline")
+    assert template.render([{"role": "user", "content": "hi"}]) == "Today Date: 26 Jul 2024"
 
 
 def test_chat_contexts_render_as_plain_prompts_without_a_template():
@@ -211,6 +225,29 @@ def test_a_suite_runs_its_tasks_with_shared_settings_and_reports_per_group(tmp_p
     assert "## Generalization: in vs out of distribution" in report and "| twopass_b | second |" in report
 
 
+def test_a_suite_reports_the_members_that_finished_and_survives_its_own_summary_failing(
+    tmp_path, toy_host, monkeypatch
+):
+    original = TwoPass.score
+
+    def score(self, example, responses, config):
+        if self.name == "twopass_b":
+            raise RuntimeError("broken on purpose")
+        return original(self, example, responses, config)
+
+    monkeypatch.setattr(TwoPass, "score", score)
+    suite = run(tmp_path, {"toysuite": {"num_items": 4}})["suites"]["toysuite"]
+    assert suite["status"] == "partial" and suite["failed_tasks"] == ["twopass_b"]
+    assert list(suite["generalization"]["first"]["groups"]) == ["L1"]
+    assert suite["summary"] == {"twopass_a": {"n": 4, "num_items": 4}}
+    monkeypatch.setattr(TwoPass, "score", original)
+    monkeypatch.setitem(SUMMARY, "broken", True)
+    res = run(tmp_path, {"toysuite": {"num_items": 4}}, out="broken")
+    assert res["suites"]["toysuite"]["status"] == "failed"
+    assert "ZeroDivisionError" in res["suites"]["toysuite"]["error"]
+    assert res["tasks"]["twopass_a"]["status"] == "ok"  # results.json is still written
+
+
 def test_suite_errors_name_the_fix(tmp_path, toy_host):
     both = run_config(tmp_path, {"toysuite": {"num_items": 5}, "twopass_a": {"num_items": 3}})
     assert [e.config.num_items for e in both.tasks] == [3, 5]  # a member listed on its own keeps its settings
@@ -223,6 +260,10 @@ def test_suite_errors_name_the_fix(tmp_path, toy_host):
     assert [e.label for e in picked.tasks] == ["twopass_a"]
     with pytest.raises(UserError, match="tasks.toysuite.groups names level 'L3', which suite 'toysuite' does not"):
         run_config(tmp_path, {"toysuite": {"groups": ("L1", "L3")}})
+    bare = run_config(tmp_path, {"toysuite": {}}, overrides={"tasks.toysuite.groups": "L2"})  # one bare label
+    assert [e.label for e in bare.tasks] == ["twopass_b"]
+    listed = run_config(tmp_path, {"toysuite": {"groups": ("L2",)}, "twopass_a": {"num_items": 3}})
+    assert [e.label for e in listed.tasks] == ["twopass_b"]  # a member the groups left out does not run
     with pytest.raises(UserError, match="unknown task or suite 'toysuit'; did you mean 'toysuite'"):
         run_config(tmp_path, {"toysuit": {}})
     with pytest.raises(UserError, match="tasks.twopass_a.num_itemz"):
@@ -282,8 +323,8 @@ def test_the_chat_template_decides_the_prompt_and_enters_the_hash(tmp_path, toy_
     assert plain.tasks[0].config_hash != templated.tasks[0].config_hash
     assert templated.model_identity["chat_template"]["origin"] == str(template)
     res = run(tmp_path, {"twopass_a": {"num_items": 2}}, model=model, out="templated")
-    sha = res["model"]["identity"]["chat_template"]["sha256"]
-    assert len(sha) == 64
+    identity = res["model"]["identity"]["chat_template"]
+    assert len(identity["sha256"]) == 64 and identity["date"] == "2024-07-26"
     rec = samples(tmp_path, "twopass_a", out="templated")[0]
     assert rec["responses"][0]["text"] == ">>"[::-1]  # the rendered prompt ends in the template's ">>"
     template.write_text("{% for m in messages %}{{ m.content }}{% endfor %")

@@ -28,11 +28,14 @@ class Chat:
     assistant_prefix: str = ""
 
     def __post_init__(self):
+        if isinstance(self.messages, str | dict):
+            raise TypeError("Chat messages are a sequence of (role, content) pairs, not one str or dict")
         pairs = []
         for message in self.messages:
             if isinstance(message, dict):
                 message = (message.get("role"), message.get("content"))
-            role, content = tuple(message)
+            pair = tuple(message) if isinstance(message, tuple | list) else ()
+            role, content = pair if len(pair) == 2 else (None, None)
             if role not in CHAT_ROLES or not isinstance(content, str):
                 raise TypeError(
                     f"chat messages are (role, content) pairs with role in {CHAT_ROLES} and str content, "

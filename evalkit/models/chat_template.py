@@ -30,6 +30,9 @@ R = TypeVar("R")
 _FIX = "set --config.model.chat_template=none or to a template file"
 # For a broken tokenizer_config.json: a template file would still read it (for the special tokens).
 _NO_TEMPLATE = "set --config.model.chat_template=none"
+# The day `strftime_now` reports (templates such as Llama 3.x write "Today Date: ..." into every prompt): fixed,
+# so a prompt, and the results hashed with it, do not change with the day a run is made or resumed.
+TEMPLATE_DATE = "2024-07-26"
 _MIN_JINJA = (3, 1, 6)  # older releases have known sandbox escapes (transformers refuses them too)
 
 
@@ -40,6 +43,7 @@ class ChatTemplate:
     source: str
     origin: str
     special_tokens: Mapping[str, str] = dataclasses.field(default_factory=dict, hash=False)
+    date: str = TEMPLATE_DATE  # what strftime_now() reports (ISO date)
 
     def __post_init__(self) -> None:
         if not isinstance(self.source, str) or not isinstance(self.origin, str):
@@ -66,13 +70,16 @@ class ChatTemplate:
         variables.update(
             messages=chat, tools=None, documents=None, add_generation_prompt=bool(add_generation_prompt)
         )
+        today = datetime.fromisoformat(self.date)
+        variables["strftime_now"] = today.strftime  # the fixed day, not the clock (TEMPLATE_DATE)
         compiled = self._compiled()
         try:
             return compiled.render(variables)
         except _TemplateRaised as e:
             raise UserError(
                 f"Chat template {self.origin} rejected the conversation: {_one_line(e)}; fix the messages "
-                f"or the template, or {_FIX}."
+                f"(a template that refuses system messages: set the task's system prompt to ''), the "
+                f"template, or {_FIX}."
             ) from None
         except jinja2.exceptions.SecurityError as e:
             raise UserError(
@@ -188,7 +195,15 @@ def render_chats(requests: Sequence[R], template: ChatTemplate | None) -> list[R
 
 def template_identity(template: ChatTemplate | None) -> dict[str, Any] | None:
     """What results record about the template a model renders chats with (None: plain prompts)."""
-    return None if template is None else {"sha256": template.sha256, "origin": template.origin}
+    if template is None:
+        return None
+    tokens = json.dumps(dict(template.special_tokens), sort_keys=True)
+    return {
+        "sha256": template.sha256,
+        "origin": template.origin,
+        "date": template.date,
+        "special_tokens_sha256": hashlib.sha256(tokens.encode("utf-8")).hexdigest(),
+    }
 
 
 def _make(source: str, origin: str, tokens: Mapping[str, str]) -> ChatTemplate:

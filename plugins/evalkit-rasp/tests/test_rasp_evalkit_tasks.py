@@ -138,7 +138,7 @@ def test_bad_input_is_refused_before_training(tmp_path):
     res = run_cli(["run", str(cfg)])
     assert res.returncode == 2 and "never go beyond the training lengths" in res.stderr
     res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.task=rasp_cont"])
-    assert res.returncode == 2 and "unknown task 'rasp_cont'" in res.stderr and "rasp_count" in res.stderr
+    assert res.returncode == 2 and "unknown task or suite 'rasp_cont'" in res.stderr and "rasp_count" in res.stderr
     res = run_cli(["run", str(write_config(tmp_path)), "--config.tasks.rasp_count.probe.model.max_len=10"])
     assert (
         res.returncode == 2

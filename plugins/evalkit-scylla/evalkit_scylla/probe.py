@@ -26,6 +26,7 @@ PAD, BOS, EOS = 0, 1, 2
 DIGIT0 = 3  # digits 0..9 are ids 3..12
 SEP, FIELD, ROW, ANS = 13, 14, 15, 16
 VOCAB_SIZE = 17
+MAX_TRAINING_DRAWS = 1000  # fresh ID draws that may hit a test input before training gives up
 _NAMES = {PAD: "PAD", BOS: "BOS", EOS: "EOS", SEP: ",", FIELD: "|", ROW: ";", ANS: "="}
 
 
@@ -192,14 +193,21 @@ class ScyllaProbeTask(Task):
         )
         if getattr(self, "_test_key", None) != key:
             self._test_key = key
-            self._test_set = {
-                ex["input_str"] for ex in make_examples(self.spec, config) if ex["groups"]["split"] == "id"
-            }
+            ids = make_instances(
+                self.spec.slug,
+                "id",
+                int(config.num_id),
+                seed=int(config.seed),
+                mode=config.mode,
+                id_range=tuple(config.id_range),
+                lengths=tuple(config.lengths),
+            )
+            self._test_set = {inst.input_str for inst in ids}
         return self._test_set
 
     def training_document(self, config: ConfigDict, rng: np.random.Generator) -> tuple[list[int], list[bool]]:
         test = self._test_inputs(config)
-        while True:
+        for _ in range(MAX_TRAINING_DRAWS):
             (inst,) = make_instances(
                 self.spec.slug,
                 "id",
@@ -211,6 +219,11 @@ class ScyllaProbeTask(Task):
             )
             if inst.input_str not in test:
                 break
+        else:
+            raise UserError(
+                f"tasks.{self.name}: {MAX_TRAINING_DRAWS} training draws in a row were test items; the ID space "
+                "is too small to train on unseen inputs: widen id_range or lengths, or lower num_id"
+            )
         prompt = [BOS, *encode_input(self.spec, inst.data), ANS]
         answer = encode_answer(self.spec, inst.answer) + [EOS]
         return prompt + answer, [False] * len(prompt) + [True] * len(answer)

@@ -191,7 +191,11 @@ class ScyllaTask(Task):
             "id_values": len(values),
             "lengths": [lo, hi],
         }
-        for example in make_examples(self.spec, config, values, (lo, hi)):
+        try:
+            examples = list(make_examples(self.spec, config, values, (lo, hi)))
+        except UserError as exc:  # the model's proposals, not a setting, do not fit: this task fails alone
+            raise RuntimeError(f"the model's proposals ({probing}) cannot make the items: {exc}") from None
+        for example in examples:
             yield example | {"probing": probing}
 
     def _chat(self, example: Mapping[str, Any], config: ConfigDict, prefix: str = "") -> Chat:

@@ -241,3 +241,24 @@ def test_distribution_probing_builds_id_data_from_the_models_proposals(tmp_path)
         assert records[0]["details"]["probing"]["lists"] == 30
         again = run(config(tmp_path, tasks, {"name": "proposer"}), overrides)  # resumed: nothing asked again
         assert Proposer.probing_calls == 10 and again["tasks"]["scylla_sort_numbers"]["num_resumed"] == 12
+
+
+def test_proposals_that_cannot_make_items_fail_the_task_alone():
+    task = next(t for t in TASKS if t.spec.slug == "tsp")
+    cfg = task.default_config()
+    cfg.id_source = "probing"
+    answers = [Generation("[[0, 4, 7], [4, 0, 5], [7, 5, 0]]", (), "eos")] * 4  # 3 cities: TSP needs 4-10
+    with pytest.raises(RuntimeError, match="cannot make the items"):
+        list(task.model_data(cfg, answers))
+    with pytest.raises(RuntimeError, match="proposed 0 number lists in 1 probing generations"):
+        list(task.model_data(cfg, [Generation("no lists here", (), "eos")]))
+
+
+def test_probe_training_refuses_an_id_space_made_only_of_test_items():
+    import numpy as np
+
+    task = next(t for t in PROBE_TASKS if t.spec.slug == "find_maximum")
+    cfg = task.default_config()
+    cfg.id_range, cfg.lengths, cfg.num_id = (0, 1), (4, 4), 16  # every possible list is a test item
+    with pytest.raises(UserError, match="training draws in a row were test items"):
+        task.training_document(cfg, np.random.default_rng(0))

@@ -104,7 +104,8 @@ def test_level_table_details() -> None:
 def test_critical_ties_take_the_first_level() -> None:
     table = levels.level_table({"find_minimum": (0.5, 0.4), "two_sum": (0.3, 0.2), "tsp": (0.1, 0.2)})
     assert table["critical"] == "O(N)"
-    assert levels.level_table({s: (0.3, 0.3) for s in spec.ANCHOR_SLUGS})["critical"] == "O(N)"
+    # no level has a gap: no critical level (the host's suite figures say the same)
+    assert levels.level_table({s: (0.3, 0.3) for s in spec.ANCHOR_SLUGS})["critical"] is None
     assert levels.level_table({})["critical"] is None
 
 

@@ -92,6 +92,8 @@ def level_table(per_task: Mapping[str, tuple[float, float]]) -> dict[str, Any]:
     for level, row in levels.items():  # LEVELS order; strict ">" keeps the first level on ties
         if critical is None or row["gap"] > levels[critical]["gap"]:
             critical = level
+    if critical is not None and levels[critical]["gap"] <= 0:
+        critical = None  # no level has a gap (as the host's suite figures say)
     return {"levels": levels, "critical": critical, "tasks": tasks, "probes": probes}
 
 
