@@ -311,6 +311,10 @@ def test_suite_figures_average_tasks_and_find_the_critical_group():
     per_task_s = [o - max(0, i - o) for i, o in zip(ids, oods)]
     assert l2["S_task_mean"]["value"] == pytest.approx(np.mean(per_task_s))
     assert l2["id_std"] == pytest.approx(np.std(ids))
+    assert l2["ratio"]["value"] == pytest.approx(np.mean(oods) / np.mean(ids))
+    assert l2["relative_diff"]["value"] == pytest.approx(l2["gap"]["value"] / np.mean(ids))
+    for key in ("ratio", "relative_diff"):
+        assert l2[key]["ci_low"] <= l2[key]["value"] <= l2[key]["ci_high"]
     assert out["critical"] == "L2" and out["critical_frequency"]["L2"] > 0.95
 
 

@@ -33,6 +33,18 @@ def score_s(id_value: Any, ood_value: Any) -> Any:
     return np.asarray(ood_value) - gap(id_value, ood_value)
 
 
+def ratio(id_value: Any, ood_value: Any) -> Any:
+    """OOD / ID (1 where ID is 0), as Scylla's upstream code reports it."""
+    id_value, ood_value = np.asarray(id_value, dtype=float), np.asarray(ood_value, dtype=float)
+    return np.where(id_value > 0, ood_value / np.where(id_value > 0, id_value, 1.0), 1.0)
+
+
+def relative_diff(id_value: Any, ood_value: Any) -> Any:
+    """gap / ID (1 where ID is 0), as Scylla's upstream code reports it."""
+    id_value = np.asarray(id_value, dtype=float)
+    return np.where(id_value > 0, gap(id_value, ood_value) / np.where(id_value > 0, id_value, 1.0), 1.0)
+
+
 class SplitDraws:
     """One score of one task: the ID and OOD point values and their bootstrap draws (aligned rows)."""
 
@@ -115,8 +127,8 @@ def summarize_suite_generalization(
     group_order: Sequence[str],
 ) -> dict[str, dict[str, Any]]:
     """Per score common to the suite's grouped tasks: per group the mean over its tasks of ID and OOD (with
-    their spread over tasks), gap and S of those means, the mean over tasks of each task's own S
-    (``S_task_mean``), and the critical group: largest gap (first in ``group_order`` on ties; None when no
+    their spread over tasks), gap, S, ratio and relative_diff of those means, the mean over tasks of each
+    task's own S (``S_task_mean``), and the critical group: largest gap (first in ``group_order`` on ties; None when no
     group has a gap) and how often each group is the critical one across bootstrap resamples ("none": how
     often no group has a gap). ``order`` lists the groups in ``group_order`` (JSON files may sort keys)."""
     grouped = [label for label in task_draws if label in group_of]
@@ -136,6 +148,10 @@ def summarize_suite_generalization(
             task_s = np.mean([score_s(d.draws[ID], d.draws[OOD]) for d in draws], axis=0)
             figures = _figures(ids.mean(), oods.mean(), id_draws, ood_draws)
             figures["S_task_mean"] = _interval(float(np.mean(score_s(ids, oods))), task_s)
+            figures["ratio"] = _interval(ratio(ids.mean(), oods.mean()), ratio(id_draws, ood_draws))
+            figures["relative_diff"] = _interval(
+                relative_diff(ids.mean(), oods.mean()), relative_diff(id_draws, ood_draws)
+            )
             groups[group] = figures | {
                 "tasks": members,
                 "id_std": float(ids.std()),
