@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import ml_collections
@@ -45,6 +46,18 @@ def train_config(**overrides: Any) -> ml_collections.ConfigDict:
         setattr(cfg, key, value)
     validate_train_config(cfg)
     return cfg
+
+
+def probe_config(
+    model: Mapping[str, Any], train: Mapping[str, Any], seeds: tuple[int, ...] = (0,)
+) -> ml_collections.ConfigDict:
+    """A probe task's ``probe`` section (``Task.trains_probes``): ``transformer_config(**model)``,
+    ``train_config(**train)`` and the seeds, one probe trained per seed."""
+    from evalkit.models.config import transformer_config
+
+    return ml_collections.ConfigDict(
+        {"model": transformer_config(**model), "train": train_config(**train), "seeds": tuple(seeds)}
+    )
 
 
 def _is_int(value: Any) -> bool:

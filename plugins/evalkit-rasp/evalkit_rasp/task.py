@@ -48,25 +48,22 @@ _LENGTHS = {
 
 def probe_defaults() -> ConfigDict:
     """The probe models a RASP task trains: a small transformer, its training budget and seeds."""
-    from evalkit.models.config import transformer_config
-    from evalkit.train.config import train_config
+    from evalkit.train.config import probe_config
 
-    model = transformer_config(  # vocab_size is replaced by the task's vocabulary (probe_model_config)
-        num_layers=2,
-        d_model=64,
-        num_heads=4,
-        num_kv_heads=4,
-        d_ff=256,
-        mlp="gelu",
-        norm="layernorm",
-        position="learned",
-        max_len=256,
-        tied_embeddings=True,
-    )
-    train = train_config()
-    train.steps, train.batch_size, train.context_len, train.lr = 1000, 32, 256, 1e-3
-    train.warmup_steps, train.packing = 100, "concat"
-    return ConfigDict({"model": model, "train": train, "seeds": (0,)})
+    model = {  # vocab_size is replaced by the task's vocabulary (probe_model_config)
+        "num_layers": 2,
+        "d_model": 64,
+        "num_heads": 4,
+        "num_kv_heads": 4,
+        "d_ff": 256,
+        "mlp": "gelu",
+        "norm": "layernorm",
+        "position": "learned",
+        "max_len": 256,
+        "tied_embeddings": True,
+    }
+    train = {"steps": 1000, "batch_size": 32, "context_len": 256, "lr": 1e-3, "warmup_steps": 100}
+    return probe_config(model, train | {"packing": "concat"})
 
 
 class RaspTask(Task):

@@ -87,26 +87,23 @@ def render(tokens: Sequence[int]) -> str:
 
 def probe_defaults() -> ConfigDict:
     """The probe models a Scylla task trains: a small RoPE transformer, its budget and seeds."""
-    from evalkit.models.config import transformer_config
-    from evalkit.train.config import train_config
+    from evalkit.train.config import probe_config
 
-    model = transformer_config(
-        vocab_size=VOCAB_SIZE,
-        num_layers=2,
-        d_model=64,
-        num_heads=4,
-        num_kv_heads=4,
-        d_ff=256,
-        mlp="gelu",
-        norm="layernorm",
-        position="rope",
-        max_len=512,
-        tied_embeddings=True,
-    )
-    train = train_config()
-    train.steps, train.batch_size, train.context_len, train.lr = 1000, 32, 256, 3e-3
-    train.warmup_steps, train.packing = 100, "concat"
-    return ConfigDict({"model": model, "train": train, "seeds": (0,)})
+    model = {
+        "vocab_size": VOCAB_SIZE,
+        "num_layers": 2,
+        "d_model": 64,
+        "num_heads": 4,
+        "num_kv_heads": 4,
+        "d_ff": 256,
+        "mlp": "gelu",
+        "norm": "layernorm",
+        "position": "rope",
+        "max_len": 512,
+        "tied_embeddings": True,
+    }
+    train = {"steps": 1000, "batch_size": 32, "context_len": 256, "lr": 3e-3, "warmup_steps": 100}
+    return probe_config(model, train | {"packing": "concat"})
 
 
 def tsp_probe_defaults() -> ConfigDict:
