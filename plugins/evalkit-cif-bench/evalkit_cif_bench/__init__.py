@@ -1,0 +1,1 @@
+"""evalkit-cif-bench: CIF-Bench (Chinese instruction following) as evalkit tasks, offline proxy metrics."""

@@ -1,0 +1,91 @@
+"""The CIF-Bench suites: per task, per metric class, per category and overall, macro over tasks (the paper's
+aggregation), each with a bootstrap CI over items; labelled as evalkit's proxy, never the paper's score.
+
+Tasks may sit in several categories (the paper's task -> category table is not public; evalkit's is its own
+assignment from task names and instructions, data/tasks.json), so category figures come from this summary,
+not from the host's one-label suite groups (which carry the metric class).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from evalkit.api import Record, Suite
+from evalkit_cif_bench.task import LABEL, table
+
+RESAMPLES = 1000
+
+
+def _draws(records: Sequence[Record], name: str, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+    """A task's mean primary score and its bootstrap draws (items resampled within the task)."""
+    values = np.array([r["scores"]["score"] for r in records if r["scores"].get("score") is not None])
+    index = rng.integers(0, values.size, size=(RESAMPLES, values.size))
+    return float(values.mean()), values[index].mean(axis=1)
+
+
+def _macro(points: list[float], draws: list[np.ndarray], tasks: list[str]) -> dict[str, Any]:
+    low, high = np.quantile(np.mean(draws, axis=0), [0.025, 0.975])
+    return {
+        "value": float(np.mean(points)),
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "tasks": len(tasks),
+    }
+
+
+def summarize(records: Mapping[str, Sequence[Record]], configs: Mapping[str, Any]) -> dict[str, Any]:
+    info = table()
+    per_task = {}
+    for name, recs in records.items():
+        if recs:
+            per_task[name] = _draws(recs, name, np.random.default_rng([0, zlib.crc32(name.encode())]))
+    tasks_of = lambda pick: [t for t in per_task if pick(info["tasks"][str(int(t.rsplit("_", 1)[1]))])]  # noqa: E731
+
+    def figure(names: list[str]) -> dict[str, Any]:
+        return _macro([per_task[t][0] for t in names], [per_task[t][1] for t in names], names)
+
+    classes = {c: figure(ts) for c in info["classes"] if (ts := tasks_of(lambda e, c=c: e["class"] == c))}
+    categories = {
+        c: figure(ts) for c in info["categories"] if (ts := tasks_of(lambda e, c=c: c in e["categories"]))
+    }
+    return {
+        "benchmark": LABEL,
+        "score": "per task: the primary score of its class (docs/cif_bench.md); overall: macro over tasks",
+        "overall": figure(list(per_task)),
+        "classes": classes,
+        "categories": categories,
+        "categories_are": "evalkit's assignment from task names and instructions (the paper's is not public)",
+        "excluded": {k: v for k, v in info["excluded"].items() if f"cif_bench_{int(k):03d}" not in records},
+        "table_version": info["version"],
+    }
+
+
+def _suite(name: str, with_excluded: bool, description: str) -> Suite:
+    info = table()
+    ids = sorted((int(k) for k in info["tasks"]), key=int)
+    ids = [i for i in ids if with_excluded or str(i) not in info["excluded"]]
+    names = tuple(f"cif_bench_{i:03d}" for i in ids)
+    return Suite(
+        name,
+        names,
+        groups={n: info["tasks"][str(i)]["class"] for n, i in zip(names, ids)},
+        group_key="class",
+        group_order=tuple(info["classes"]),
+        summarize=summarize,
+        description=description,
+    )
+
+
+def suites() -> list[Suite]:
+    return [
+        _suite(
+            "cif_bench",
+            False,
+            f"CIF-Bench public split, 149 tasks (task 1 excluded: broken upstream); {LABEL}",
+        ),
+        _suite("cif_bench_all", True, f"CIF-Bench public split, all 150 tasks (with broken task 1); {LABEL}"),
+    ]

@@ -1,0 +1,103 @@
+"""CIF-Bench inside evalkit: tasks read from the data directory, scored with the proxy metrics, aggregated per
+task, class, category and overall; bad data directories stop the run with one sentence."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from evalkit_cif_bench.suite import summarize
+from evalkit_cif_bench.task import table
+from ml_collections import ConfigDict
+
+from evalkit import UserError
+from evalkit.cli import run_resolved
+from evalkit.plugins import get_host, reset_host
+from evalkit.resolve import resolve_run
+from evalkit.runner import prepare_data
+
+DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "cif-bench"
+needs_data = pytest.mark.skipif(not (DATA / "dataset").is_dir(), reason=f"CIF-Bench data not at {DATA}")
+
+
+@pytest.fixture(autouse=True)
+def fresh_host():
+    reset_host()
+    yield
+    reset_host()
+
+
+def config(tmp_path: Path, tasks: dict) -> ConfigDict:
+    c = ConfigDict()
+    c.output_dir, c.data_dir = str(tmp_path / "run"), str(tmp_path / "data")
+    c.model = ConfigDict({"name": "fake"})
+    c.tasks = ConfigDict(tasks)
+    c.reporters = ()
+    c.runtime = ConfigDict({"progress": False})
+    return c
+
+
+def test_the_suites_cover_149_and_150_tasks():
+    suites = get_host().registry("suites")
+    assert len(suites.get("cif_bench").tasks) == 149 and "cif_bench_001" not in suites.get("cif_bench").tasks
+    assert len(suites.get("cif_bench_all").tasks) == 150
+    assert set(suites.get("cif_bench").groups.values()) == set(table()["classes"])
+
+
+@needs_data
+def test_a_run_reports_per_task_class_category_and_overall(tmp_path):
+    tasks = {"cif_bench": {"groups": ("multi_label", "label"), "max_items": 3, "manual_dir": str(DATA)}}
+    resolved = resolve_run(config(tmp_path, tasks), {}, get_host())
+    run_resolved(get_host(), resolved)
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    suite = res["suites"]["cif_bench"]["summary"]
+    assert suite["benchmark"] == "CIF-Bench (evalkit proxy)" and set(suite["classes"]) == {
+        "label",
+        "multi_label",
+    }
+    assert suite["overall"]["tasks"] == 35 and set(suite["excluded"]) == {"1"}
+    assert all(0 <= c["ci_low"] <= c["value"] <= c["ci_high"] <= 1 for c in suite["categories"].values())
+    task = res["tasks"]["cif_bench_010"]  # textual entailment, a label task
+    assert task["num_items"] == 3 and set(task["metrics"]) == {"accuracy", "score"}
+    assert task["summary"]["class"] == "label" and task["summary"]["normalization_version"] == "1"
+    rec = json.loads((tmp_path / "run" / "cif_bench_010" / "samples.jsonl").read_text().splitlines()[0])
+    message = rec["requests"][0]["context"]["messages"][0]
+    assert message[0] == "user" and message[1].endswith(
+        "\n"
+        + "珊瑚的形状各异，有的像盛开的五颜六色的花朵，有的像一面美丽的扇子左右摇摆，有的像亭亭玉立的小姑娘，有的像展翅的孔雀。\n珊瑚的形状都是一样的。"
+    )
+
+
+def test_the_macro_average_is_over_tasks_with_an_interval():
+    def recs(values):
+        return [{"id": str(i), "scores": {"score": v}} for i, v in enumerate(values)]
+
+    records = {"cif_bench_010": recs([1.0, 1.0, 0.0, 1.0]), "cif_bench_087": recs([0.0, 0.5])}
+    out = summarize(records, {})
+    assert out["overall"]["value"] == pytest.approx((0.75 + 0.25) / 2) and out["overall"]["tasks"] == 2
+    assert out["classes"]["label"]["value"] == 0.75 and out["classes"]["multi_label"]["value"] == 0.25
+    assert out["overall"]["ci_low"] < out["overall"]["value"] < out["overall"]["ci_high"]
+
+
+def test_a_missing_data_directory_names_the_layout(tmp_path):
+    tasks = {"cif_bench_010": {"manual_dir": str(tmp_path / "nowhere")}}
+    resolved = resolve_run(config(tmp_path, tasks), {}, get_host())
+    with pytest.raises(
+        UserError, match="manual_dir .*nowhere.* is missing or empty.*dataset/public/<id>_<Task_Name>"
+    ):
+        prepare_data(resolved)
+
+
+def test_a_changed_file_is_refused_by_the_manifest(tmp_path):
+    root = tmp_path / "cif"
+    (root / "dataset" / "public").mkdir(parents=True)
+    (root / "dataset" / "public" / "10_Textual_Entailment_public.jsonl").write_text(
+        '{"Input": "a", "Output": "1", "Instruction": "x"}\n', encoding="utf-8"
+    )
+    (root / "MANIFEST.sha256").write_text(
+        f"{'0' * 64}  ./dataset/public/10_Textual_Entailment_public.jsonl\n"
+    )
+    resolved = resolve_run(config(tmp_path, {"cif_bench_010": {"manual_dir": str(root)}}), {}, get_host())
+    with pytest.raises(UserError, match="10_Textual_Entailment_public.jsonl differs from the released file"):
+        prepare_data(resolved)
