@@ -337,3 +337,20 @@ def test_the_chat_template_decides_the_prompt_and_enters_the_hash(tmp_path, toy_
     template.write_text("{% if messages[0].role == 'system' %}{{ raise_exception('no system role') }}{% endif %}")
     with pytest.raises(UserError, match=f"{template}.*no system role"):  # fails to render: the run stops
         run(tmp_path, {"twopass_a": {"num_items": 2}}, model=model, out="refused")
+
+
+def test_a_suite_summary_can_ask_reports_for_tables():
+    from evalkit.reporting import html_report, suite_tables
+
+    results = {
+        "suites": {
+            "s": {"summary": {"tables": [{"title": "per <b>class</b>", "header": ["class", "score"],
+                                          "rows": [["label", 0.5], ["<script>x</script>", 0.25]]}]}}
+        }
+    }  # fmt: skip
+    assert suite_tables(results) == [
+        ("s: per <b>class</b>", ["class", "score"], [["label", "0.5"], ["<script>x</script>", "0.25"]])
+    ]
+    page = html_report(results)
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "s: per &lt;b&gt;class&lt;/b&gt;" in page

@@ -11,6 +11,7 @@ from evalkit.reporting.tables import (
     markdown_table,
     metric_rows,
     seed_tables,
+    suite_tables,
     text_table,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "plot_groups",
     "plot_suites",
     "seed_tables",
+    "suite_tables",
     "text_table",
 ]

@@ -153,9 +153,24 @@ def generalization_tables(results: Mapping[str, Any]) -> list[tuple[str, list[st
     return out
 
 
+def suite_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """The tables a suite's own summary asks reports to show: ``summary.tables``, a list of
+    ``{"title", "header", "rows"}`` (cells are written as given, and escaped by the HTML report)."""
+    out = []
+    for label, suite in (results.get("suites") or {}).items():
+        for table in (suite.get("summary") or {}).get("tables", []):
+            rows = [[_fmt(c) for c in row] for row in table.get("rows", [])]
+            out.append(
+                (f"{label}: {table.get('title', '')}", [str(h) for h in table.get("header", [])], rows)
+            )
+    return out
+
+
 def detail_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """Every table a report shows below the headline: groups, seeds, generalization."""
-    return group_tables(results) + seed_tables(results) + generalization_tables(results)
+    """Every table a report shows below the headline: suites' own, groups, seeds, generalization."""
+    return (
+        suite_tables(results) + group_tables(results) + seed_tables(results) + generalization_tables(results)
+    )
 
 
 HEADER = ["task", "score", "value", "95% CI", "n"]

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from evalkit import UserError
 from evalkit.api import Record, Suite
+from evalkit_cif_bench.files import read_leaderboard
 from evalkit_cif_bench.task import LABEL, table
 
 RESAMPLES = 1000
@@ -52,16 +54,58 @@ def summarize(records: Mapping[str, Sequence[Record]], configs: Mapping[str, Any
     categories = {
         c: figure(ts) for c in info["categories"] if (ts := tasks_of(lambda e, c=c: c in e["categories"]))
     }
-    return {
+    overall = figure(list(per_task))
+    out = {
         "benchmark": LABEL,
         "score": "per task: the primary score of its class (docs/cif_bench.md); overall: macro over tasks",
-        "overall": figure(list(per_task)),
+        "overall": overall,
         "classes": classes,
         "categories": categories,
         "categories_are": "evalkit's assignment from task names and instructions (the paper's is not public)",
         "excluded": {k: v for k, v in info["excluded"].items() if f"cif_bench_{int(k):03d}" not in records},
         "table_version": info["version"],
     }
+    out["tables"] = _tables(overall, classes, categories, configs)
+    return out
+
+
+def _row(name: str, fig: Mapping[str, Any]) -> list[Any]:
+    return [name, fig["tasks"], f"{fig['value']:.3f} [{fig['ci_low']:.3f}, {fig['ci_high']:.3f}]"]
+
+
+def _tables(overall, classes, categories, configs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """What the reports show: overall and per class, per category, and the paper's leaderboard beside them,
+    labelled as a different metric on a different split."""
+    header = ["", "tasks", "score [95% CI]"]
+    tables = [
+        {
+            "title": f"{LABEL}, macro over tasks: overall and per metric class",
+            "header": header,
+            "rows": [_row("overall", overall)] + [_row(c, f) for c, f in classes.items()],
+        },
+        {
+            "title": f"{LABEL} per category (evalkit's task -> category assignment, not the paper's)",
+            "header": header,
+            "rows": [_row(c, f) for c, f in categories.items()],
+        },
+    ]
+    manual_dirs = {str(c.manual_dir) for c in configs.values() if "manual_dir" in c}
+    if len(manual_dirs) == 1:
+        try:
+            board = read_leaderboard(manual_dirs.pop())
+        except UserError:
+            board = []
+        if board:
+            columns = list(board[0])
+            tables.append(
+                {
+                    "title": "The paper's leaderboard (private split, GPT-4 judge and BLEURT): a different metric on a "
+                    "different split, NOT comparable with the evalkit proxy above",
+                    "header": columns,
+                    "rows": [[row[c] for c in columns] for row in board],
+                }
+            )
+    return tables
 
 
 def _suite(name: str, with_excluded: bool, description: str) -> Suite:

@@ -14,6 +14,7 @@ from ml_collections import ConfigDict
 from evalkit import UserError
 from evalkit.cli import run_resolved
 from evalkit.plugins import get_host, reset_host
+from evalkit.reporting import markdown_report
 from evalkit.resolve import resolve_run
 from evalkit.runner import prepare_data
 
@@ -58,6 +59,10 @@ def test_a_run_reports_per_task_class_category_and_overall(tmp_path):
     }
     assert suite["overall"]["tasks"] == 35 and set(suite["excluded"]) == {"1"}
     assert all(0 <= c["ci_low"] <= c["value"] <= c["ci_high"] <= 1 for c in suite["categories"].values())
+    titles = [t["title"] for t in suite["tables"]]
+    assert len(titles) == 3 and "NOT comparable" in titles[2] and len(suite["tables"][2]["rows"]) == 28
+    report = markdown_report(res)
+    assert "## cif_bench: CIF-Bench (evalkit proxy), macro over tasks: overall and per metric class" in report
     task = res["tasks"]["cif_bench_010"]  # textual entailment, a label task
     assert task["num_items"] == 3 and set(task["metrics"]) == {"accuracy", "score"}
     assert task["summary"]["class"] == "label" and task["summary"]["normalization_version"] == "1"
