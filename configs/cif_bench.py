@@ -3,6 +3,7 @@ proxy)": label accuracy, set F1, exact match / character F1, chrF; never the pap
 
     evalkit run configs/cif_bench.py --config.model.checkpoint=path/to/hf_instruct_model
     evalkit run configs/cif_bench.py:smoke      # 2 items of every task on a tiny random byte-level model
+                                                # (also configs/cif_bench_smoke.py)
 
 The data is read from ../shared/data/cif-bench (or $EVALKIT_CIF_BENCH_DIR, or
 --config.tasks.cif_bench.manual_dir=DIR) and checked against its MANIFEST.sha256. Task 1 is broken

@@ -26,7 +26,9 @@ STEPS = {
 
 def get_config(arg: str | None = None) -> ConfigDict:
     if arg not in (None, "", "test"):
-        raise ValueError(f"unknown argument {arg!r}; use configs/scylla_probe.py or configs/scylla_probe.py:test")
+        raise ValueError(
+            f"unknown argument {arg!r}; use configs/scylla_probe.py or configs/scylla_probe.py:test"
+        )
     test = arg == "test"
     c = ConfigDict()
     c.name = "scylla-probe-test" if test else "scylla-probe"
@@ -40,7 +42,9 @@ def get_config(arg: str | None = None) -> ConfigDict:
         "model": ConfigDict(model),
         "train": ConfigDict({"context_len": 128, "packing": "segments", "checkpoint_every": 400}),
     }
-    c.tasks = ConfigDict({"scylla_probe_cpu": ConfigDict({"num_id": n, "num_ood": n, "probe": ConfigDict(probe)})})
+    c.tasks = ConfigDict(
+        {"scylla_probe_cpu": ConfigDict({"num_id": n, "num_ood": n, "probe": ConfigDict(probe)})}
+    )
     for slug, steps in STEPS.items():  # a member listed on its own keeps its settings over the suite's
         train = {"steps": 20 if test else steps, "warmup_steps": 5 if test else 100}
         c.tasks[f"scylla_probe_{slug}"] = ConfigDict({"probe": ConfigDict({"train": ConfigDict(train)})})

@@ -187,6 +187,20 @@ def _start_distributed(cfg) -> None:
         start_distributed(cfg.runtime)
 
 
+def _load_model(spec, config, runtime, section: str):
+    """A model handle (the run's model or its judge), or one sentence naming the section to fix."""
+    try:
+        return spec.load(config, runtime)
+    except UserError as exc:
+        if section == "judge":  # say that it is the judge that failed
+            raise UserError(f"judge {config.name!r}: {exc}") from exc
+        raise
+    except Exception as exc:  # noqa: BLE001 - a model plugin failing to build is a config problem
+        raise UserError(
+            f"{section} {config.name!r} failed to load ({type(exc).__name__}: {exc}); check config.{section}"
+        ) from exc
+
+
 def run_resolved(host, resolved) -> int:
     """Prepare data, load the model, evaluate, report. Returns the exit status."""
     from evalkit.results import writable_dir
@@ -197,15 +211,9 @@ def run_resolved(host, resolved) -> int:
     run_dir = writable_dir(cfg.output_dir, "--config.output_dir")
     reporters = [host.registry("reporters").get(name) for name in cfg.reporters]
     examples = prepare_data(resolved)
-    try:
-        handle = resolved.model.load(cfg.model, cfg.runtime)
-    except UserError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a model plugin failing to build is a config problem
-        raise UserError(
-            f"model {cfg.model.name!r} failed to load ({type(exc).__name__}: {exc}); check config.model"
-        ) from exc
-    results = execute(resolved, host, examples, handle)
+    handle = _load_model(resolved.model, cfg.model, cfg.runtime, "model")
+    judge = _load_model(resolved.judge.spec, cfg.judge, cfg.runtime, "judge") if resolved.judge else None
+    results = execute(resolved, host, examples, handle, judge)
     from evalkit.runner import process_index
 
     failed = [label for label, t in results["tasks"].items() if t["status"] != "ok"]

@@ -29,6 +29,7 @@ RUN_KEYS = (
     "data_dir",
     "seed",
     "model",
+    "judge",
     "tasks",
     "runtime",
     "reporters",
@@ -46,6 +47,7 @@ def run_defaults() -> ConfigDict:
     c.data_dir = os.environ.get("EVALKIT_DATA_DIR", str(Path("~/.cache/evalkit/data").expanduser()))
     c.seed = 0
     c.model = ConfigDict({"name": "fake"})
+    c.judge = ConfigDict({"name": ""})  # a second model that rates outputs (Task.judge_requests); '' = none
     c.tasks = ConfigDict()
     c.runtime = runtime_defaults()
     c.reporters = ("console", "markdown", "plots", "html")

@@ -52,6 +52,16 @@ class SuiteEntry:
 
 
 @dataclasses.dataclass
+class JudgeEntry:
+    """The run's judge model: its registered kind, plugin, config hash and identity facts."""
+
+    spec: ModelSpec
+    plugin: str
+    config_hash: str
+    identity: dict[str, Any]
+
+
+@dataclasses.dataclass
 class ResolvedRun:
     config: ConfigDict
     run_hash: str
@@ -61,6 +71,7 @@ class ResolvedRun:
     model_hash: str
     model_identity: dict[str, Any] = dataclasses.field(default_factory=dict)
     suites: list[SuiteEntry] = dataclasses.field(default_factory=list)
+    judge: JudgeEntry | None = None
 
 
 def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost) -> ResolvedRun:
@@ -72,12 +83,13 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     # Overrides that choose a model or a task come first, so the right defaults are merged.
     for dotted, raw in overrides.items():
         parts = dotted.split(".")
-        if parts == ["model", "name"]:
-            user_dict.setdefault("model", {})["name"] = raw
+        if parts in (["model", "name"], ["judge", "name"]):
+            user_dict.setdefault(parts[0], {})["name"] = raw
         elif len(parts) == 3 and parts[0] == "tasks" and parts[2] == "task":
             user_dict.setdefault("tasks", {}).setdefault(parts[1], {})["task"] = raw
 
-    cfg = merge_into(run_defaults(), {k: v for k, v in user_dict.items() if k not in ("model", "tasks")}, "")
+    sections = ("model", "judge", "tasks")
+    cfg = merge_into(run_defaults(), {k: v for k, v in user_dict.items() if k not in sections}, "")
     _check_required_plugins(cfg.required_plugins, host)
 
     models = host.registry("models")
@@ -87,6 +99,14 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
     model_defaults = default_config_of(model_spec, "model")
     model_defaults.name = model_name
     cfg.model = merge_into(model_defaults, model_user, "model")
+    judge_user = dict(user_dict.get("judge", {}))
+    judge_spec: ModelSpec | None = models.get(judge_user["name"]) if judge_user.get("name") else None
+    if judge_spec is not None:
+        judge_defaults = default_config_of(judge_spec, "judge")
+        judge_defaults.name = judge_user["name"]
+        cfg.judge = merge_into(judge_defaults, judge_user, "judge")
+    else:
+        cfg.judge = merge_into(cfg.judge, judge_user, "judge")
 
     tasks = host.registry("tasks")
     user_tasks, suites, overrides = expand_suites(user_dict.get("tasks") or {}, overrides, host)
@@ -127,10 +147,8 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
             _check_probe_config(label, task, cfg.tasks[label])
     cfg.lock()
 
-    model_view = {k: v for k, v in hashable_view(cfg)["model"].items() if k not in model_spec.runtime_keys}
-    identity = model_identity(model_spec, cfg.model)
-    if identity:
-        model_view["identity"] = identity
+    model_view, identity = _model_view(model_spec, cfg, "model")
+    judge_view, judge_identity = _model_view(judge_spec, cfg, "judge") if judge_spec else ({}, {})
     entries = []
     for label, task in task_objs.items():
         tcfg = cfg.tasks[label]
@@ -141,11 +159,16 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
                 task=task,
                 plugin=tasks.plugin_of(task.name),
                 config=tcfg,
-                config_hash=stable_hash({**data_key, "model": model_view, "seed": cfg.seed}),
+                config_hash=stable_hash(
+                    {**data_key, "model": model_view, "seed": cfg.seed}
+                    | ({"judge": judge_view} if judge_view and task.judged else {})
+                ),
                 data_hash=stable_hash(data_key),
             )
         )
-    run_view = {**hashable_view(cfg), "model": model_view}
+    run_view = {**hashable_view(cfg), "model": model_view, "judge": judge_view}
+    if not judge_view:
+        run_view.pop("judge")  # runs without a judge keep the hashes they had before judges existed
     return ResolvedRun(
         cfg,
         config_hash(run_view),
@@ -155,7 +178,19 @@ def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost
         stable_hash(model_view),
         identity,
         suites,
+        JudgeEntry(judge_spec, models.plugin_of(judge_spec.name), stable_hash(judge_view), judge_identity)
+        if judge_spec
+        else None,
     )
+
+
+def _model_view(spec: ModelSpec, cfg: ConfigDict, section: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The hashed view of a model section (runtime keys left out, identity facts added) and the identity."""
+    view = {k: v for k, v in hashable_view(cfg)[section].items() if k not in spec.runtime_keys}
+    identity = model_identity(spec, cfg[section])
+    if identity:
+        view["identity"] = identity
+    return view, identity
 
 
 def expand_suites(

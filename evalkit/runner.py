@@ -82,7 +82,11 @@ def model_examples(entry: TaskEntry, handle: ModelHandle, run_dir: Path, writer:
 
 
 def execute(
-    run: ResolvedRun, host: PluginHost, examples: dict[str, list[Example]], handle: ModelHandle
+    run: ResolvedRun,
+    host: PluginHost,
+    examples: dict[str, list[Example]],
+    handle: ModelHandle,
+    judge: ModelHandle | None = None,
 ) -> dict:
     """Evaluate every task (a failing task is recorded and the rest go on); write results.json."""
     cfg = run.config
@@ -96,7 +100,7 @@ def execute(
     for entry in run.tasks:
         try:
             summary, task_records[entry.label] = run_task(
-                entry, examples[entry.label], handle, run_dir, cfg, metrics, writer, host
+                entry, examples[entry.label], handle, run_dir, cfg, metrics, writer, host, judge
             )
         except Exception as exc:  # noqa: BLE001 - a failing task (or plugin) must not stop the others
             if isinstance(exc, UserError) and not isinstance(exc, PluginError):
@@ -122,6 +126,7 @@ def execute(
             "config_hash": run.model_hash,
             **({"identity": run.model_identity} if run.model_identity else {}),
         },
+        **({"judge": _judge_header(run, host)} if run.judge else {}),
         "tasks": task_results,
         **({"suites": summarize_suites(run, task_records, metrics, host)} if run.suites else {}),
         "runtime": {"wall_s": round(time.perf_counter() - start, 3), **_jsonable(handle.stats())},
@@ -130,6 +135,17 @@ def execute(
         write_json_atomic(run_dir / "results.json", results)
     host.pm.hook.evalkit_run_end(run_dir=str(run_dir), results=results)
     return results
+
+
+def _judge_header(run: ResolvedRun, host: PluginHost) -> dict[str, Any]:
+    judge = run.judge
+    return {
+        "name": run.config.judge.name,
+        "plugin": judge.plugin,
+        "plugin_version": host.plugin_version(judge.plugin),
+        "config_hash": judge.config_hash,
+        **({"identity": judge.identity} if judge.identity else {}),
+    }
 
 
 def _task_header(entry: TaskEntry, host: PluginHost) -> dict[str, Any]:
@@ -153,6 +169,7 @@ def run_task(
     metrics,
     writer: bool,
     host: PluginHost,
+    judge: ModelHandle | None = None,
 ) -> dict[str, Any]:
     """Evaluate one task (training its probe models first if it has them), resuming from its record store."""
     t0 = time.perf_counter()
@@ -197,11 +214,11 @@ def run_task(
             seed_todo = [ex for ex in todo if ex["groups"]["seed"] == str(seed)]
             if seed_todo:
                 probe = probes.probe_handle(result, cfg, entry, seed)
-                evaluate_items(entry, seed_todo, probe, cfg, commit)
+                evaluate_items(entry, seed_todo, probe, cfg, commit, judge)
                 stats = add_stats(stats, _jsonable(probe.stats()))
     else:
         before = handle.stats()
-        evaluate_items(entry, todo, handle, cfg, commit)
+        evaluate_items(entry, todo, handle, cfg, commit, judge)
         stats = stats_since(_jsonable(before), _jsonable(handle.stats()))
     bar.close()
     if writer:
@@ -281,7 +298,14 @@ def summarize_suites(
     return out
 
 
-def evaluate_items(entry: TaskEntry, todo: Sequence[Example], handle: ModelHandle, cfg, commit) -> None:
+def evaluate_items(
+    entry: TaskEntry,
+    todo: Sequence[Example],
+    handle: ModelHandle,
+    cfg,
+    commit,
+    judge: ModelHandle | None = None,
+) -> None:
     """Evaluate items in chunks (or through the task's own protocol), committing each chunk durably."""
     custom = entry.task.evaluate(handle, todo, entry.config)
     if custom is not None:
@@ -290,13 +314,15 @@ def evaluate_items(entry: TaskEntry, todo: Sequence[Example], handle: ModelHandl
         return
     chunk = max(1, int(cfg.runtime.chunk_size))
     for i in range(0, len(todo), chunk):
-        commit(evaluate_chunk(entry, todo[i : i + chunk], handle))
+        commit(evaluate_chunk(entry, todo[i : i + chunk], handle, judge))
 
 
 MAX_PASSES = 8  # follow-up passes an item may ask for (Task.follow_up) before the task counts as broken
 
 
-def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHandle) -> list[Record]:
+def evaluate_chunk(
+    entry: TaskEntry, chunk: Sequence[Example], handle: ModelHandle, judge: ModelHandle | None = None
+) -> list[Record]:
     """Answer the chunk's requests pass by pass (every item's first pass, then every follow-up pass the
     task asks for), sending each pass to the model grouped by kind; score each item once it is done."""
     task: Task = entry.task
@@ -323,17 +349,32 @@ def evaluate_chunk(entry: TaskEntry, chunk: Sequence[Example], handle: ModelHand
                 )
             if more:
                 pending[i] = more
+    judged: dict[int, list[Request]] = {}
+    if judge is not None and task.judged:
+        judged = {i: list(task.judge_requests(ex, responses[i], entry.config)) for i, ex in enumerate(chunk)}
+        judged = {
+            i: [_keyed(task, {"id": f"{chunk[i]['id']}/judge"}, j, r) for j, r in enumerate(reqs)]
+            for i, reqs in judged.items()
+            if reqs
+        }
+    judgements = _answer(judge, judged) if judged else {}
     records = []
-    for ex, reqs, resps, n_passes in zip(chunk, requests, responses, passes, strict=True):
+    for i, (ex, reqs, resps, n_passes) in enumerate(zip(chunk, requests, responses, passes, strict=True)):
         rec = {
             "id": ex["id"],
             "groups": ex.get("groups", {}),
             "requests": [to_json(r) for r in reqs],
             "responses": [to_json(r) for r in resps],
-            "scores": task.score(ex, resps, entry.config),
+            "scores": dict(task.score(ex, resps, entry.config)),
         }
         if n_passes > 1:
             rec["passes"] = n_passes
+        if i in judgements:
+            rec["scores"] |= task.judge_score(ex, resps, judgements[i], entry.config)
+            rec["judge"] = {
+                "requests": [to_json(r) for r in judged[i]],
+                "responses": [to_json(r) for r in judgements[i]],
+            }
         details = task.details(ex, resps, entry.config)
         if details:
             rec["details"] = _jsonable(dict(details))

@@ -11,7 +11,7 @@ import pytest
 from ml_collections import ConfigDict
 
 from evalkit import hookimpl
-from evalkit.api import Chat, Generate, Metric, Suite, Task, UserError
+from evalkit.api import Chat, Generate, Generation, Metric, ModelSpec, Suite, Task, UserError
 from evalkit.cli import run_resolved
 from evalkit.default_plugins.fake_model import FakeModel
 from evalkit.metrics import summarize_generalization, summarize_suite_generalization
@@ -69,6 +69,38 @@ class FromModel(TwoPass):
             yield {"id": str(i), "text": r.text.strip(), "groups": {"split": "id"}}
 
 
+class Judged(TwoPass):
+    """Asks the run's judge to rate its first answer."""
+
+    def judge_requests(self, example, responses, config):
+        return [Generate(f"rate this answer to {example['text']}: {responses[0].text}", max_new_tokens=8)]
+
+    def judge_score(self, example, responses, judgements, config):
+        text = judgements[0].text or ""
+        return {"judge": float(text.split(":")[-1]) / 10 if text.startswith("Rating:") else None}
+
+
+class Rater:
+    """A judge model that gives every answer the same rating, and counts the requests it got."""
+
+    name = "rater"
+    tokenizer = None
+    asked = 0
+
+    def generate(self, requests):
+        Rater.asked += len(requests)
+        return [Generation("Rating: 7", (), "eos") for _ in requests]
+
+    def stats(self):
+        return {}
+
+
+def load_rater(config, runtime):
+    if config.get("broken", False):
+        raise OSError("no weights here")
+    return Rater()
+
+
 SUMMARY = {"broken": False}
 
 
@@ -84,6 +116,11 @@ class Plugin:
         register(TwoPass("twopass_a"))
         register(TwoPass("twopass_b", ood_every=3))
         register(FromModel("from_model"))
+        register(Judged("judged"))
+
+    @hookimpl
+    def evalkit_register_models(self, register):
+        register(ModelSpec("rater", load_rater, lambda: ConfigDict({"broken": False}), "a judge that says 7"))
 
     @hookimpl
     def evalkit_register_suites(self, register):
@@ -160,7 +197,9 @@ def test_second_pass_sees_the_first_answer_and_records_keep_both(tmp_path, toy_h
         assert rec["responses"][1]["text"] == (f"Therefore, the answer is {text}")[::-1]
 
 
-def test_a_run_killed_between_passes_resumes_without_losing_or_repeating_items(tmp_path, toy_host, monkeypatch):
+def test_a_run_killed_between_passes_resumes_without_losing_or_repeating_items(
+    tmp_path, toy_host, monkeypatch
+):
     clean = run(tmp_path, {"twopass_a": {"num_items": 12}}, out="clean")
     calls = {"n": 0}
     original = FakeModel.generate
@@ -206,7 +245,9 @@ def test_a_task_that_never_stops_asking_is_named(tmp_path, toy_host, monkeypatch
 
 
 def test_a_suite_runs_its_tasks_with_shared_settings_and_reports_per_group(tmp_path, toy_host):
-    resolved = run_config(tmp_path, {"toysuite": {"num_items": 9}}, overrides={"tasks.toysuite.num_items": "6"})
+    resolved = run_config(
+        tmp_path, {"toysuite": {"num_items": 9}}, overrides={"tasks.toysuite.num_items": "6"}
+    )
     assert [e.label for e in resolved.tasks] == ["twopass_a", "twopass_b"]
     assert all(e.config.num_items == 6 for e in resolved.tasks)
     run_resolved(get_host(), resolved)
@@ -258,7 +299,9 @@ def test_suite_errors_name_the_fix(tmp_path, toy_host):
     assert [e.label for e in only.tasks] == ["twopass_b"] and only.suites[0].members == ("twopass_b",)
     picked = run_config(tmp_path, {"toysuite": {}}, overrides={"tasks.toysuite.groups": "('L1',)"})
     assert [e.label for e in picked.tasks] == ["twopass_a"]
-    with pytest.raises(UserError, match="tasks.toysuite.groups names level 'L3', which suite 'toysuite' does not"):
+    with pytest.raises(
+        UserError, match="tasks.toysuite.groups names level 'L3', which suite 'toysuite' does not"
+    ):
         run_config(tmp_path, {"toysuite": {"groups": ("L1", "L3")}})
     bare = run_config(tmp_path, {"toysuite": {}}, overrides={"tasks.toysuite.groups": "L2"})  # one bare label
     assert [e.label for e in bare.tasks] == ["twopass_b"]
@@ -301,12 +344,16 @@ def test_suite_figures_average_tasks_and_find_the_critical_group():
         "b": records({"id": right(42), "ood": right(6)}, "b"),  # a large one
         "c": records({"id": right(30), "ood": right(33)}, "c"),  # OOD above ID
     }
-    draws = {t: split_draws(r, MEAN, seed=0, resamples=400, stream=i) for i, (t, r) in enumerate(tasks.items())}
+    draws = {
+        t: split_draws(r, MEAN, seed=0, resamples=400, stream=i) for i, (t, r) in enumerate(tasks.items())
+    }
     out = summarize_suite_generalization(draws, {"a": "L1", "b": "L2", "c": "L2"}, ("L1", "L2"))["acc"]
     l2 = out["groups"]["L2"]
     ids = [draws["b"]["acc"].point["id"], draws["c"]["acc"].point["id"]]
     oods = [draws["b"]["acc"].point["ood"], draws["c"]["acc"].point["ood"]]
-    assert l2["id"]["value"] == pytest.approx(np.mean(ids)) and l2["ood"]["value"] == pytest.approx(np.mean(oods))
+    assert l2["id"]["value"] == pytest.approx(np.mean(ids)) and l2["ood"]["value"] == pytest.approx(
+        np.mean(oods)
+    )
     assert l2["gap"]["value"] == pytest.approx(max(0, np.mean(ids) - np.mean(oods)))
     per_task_s = [o - max(0, i - o) for i, o in zip(ids, oods)]
     assert l2["S_task_mean"]["value"] == pytest.approx(np.mean(per_task_s))
@@ -334,7 +381,9 @@ def test_the_chat_template_decides_the_prompt_and_enters_the_hash(tmp_path, toy_
     template.write_text("{% for m in messages %}{{ m.content }}{% endfor %")
     with pytest.raises(UserError, match=str(template)):  # does not parse: refused before any work
         run_config(tmp_path, {"twopass_a": {}}, model=model)
-    template.write_text("{% if messages[0].role == 'system' %}{{ raise_exception('no system role') }}{% endif %}")
+    template.write_text(
+        "{% if messages[0].role == 'system' %}{{ raise_exception('no system role') }}{% endif %}"
+    )
     with pytest.raises(UserError, match=f"{template}.*no system role"):  # fails to render: the run stops
         run(tmp_path, {"twopass_a": {"num_items": 2}}, model=model, out="refused")
 
@@ -354,3 +403,40 @@ def test_a_suite_summary_can_ask_reports_for_tables():
     page = html_report(results)
     assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
     assert "s: per &lt;b&gt;class&lt;/b&gt;" in page
+
+
+def judge_config(tmp_path, judge, out):
+    resolved = run_config(tmp_path, {"judged": {"num_items": 3}, "twopass_a": {"num_items": 3}}, out=out)
+    cfg = resolved.config.to_dict()
+    cfg["judge"] = judge
+    return resolve_run(ConfigDict({k: v for k, v in cfg.items()}), {}, get_host())
+
+
+def test_a_judge_model_rates_the_answers_of_tasks_that_ask_for_it(tmp_path, toy_host):
+    plain = run_config(tmp_path, {"judged": {"num_items": 3}, "twopass_a": {"num_items": 3}})
+    judged = judge_config(tmp_path, {"name": "rater"}, "run")
+    hashes = {e.label: e.config_hash for e in plain.tasks}
+    assert judged.tasks[0].config_hash != hashes["judged"]  # the judge decides its scores
+    assert judged.tasks[1].config_hash == hashes["twopass_a"]  # not judged: its records stay valid
+    Rater.asked = 0
+    run_resolved(get_host(), judged)
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert Rater.asked == 3 and res["judge"]["name"] == "rater" and len(res["judge"]["config_hash"]) == 16
+    assert res["tasks"]["judged"]["metrics"]["judge"]["value"] == pytest.approx(0.7)
+    rec = samples(tmp_path, "judged")[0]
+    assert rec["judge"]["responses"][0]["text"] == "Rating: 7" and rec["scores"]["judge"] == pytest.approx(
+        0.7
+    )
+    assert rec["judge"]["requests"][0]["key"] == "judged/0/judge/0"
+    assert "judge" not in samples(tmp_path, "twopass_a")[0]
+
+
+def test_a_judge_that_cannot_be_loaded_stops_the_run_before_any_work(tmp_path, toy_host):
+    with pytest.raises(UserError, match="unknown model 'ratr'"):
+        judge_config(tmp_path, {"name": "ratr"}, "run")
+    broken = judge_config(tmp_path, {"name": "rater", "broken": True}, "broken")
+    with pytest.raises(
+        UserError, match="judge 'rater' failed to load \\(OSError: no weights here\\); check config.judge"
+    ):
+        run_resolved(get_host(), broken)
+    assert not (tmp_path / "broken" / "judged").exists()  # nothing half-written

@@ -91,6 +91,19 @@ class Task:
         """Per-item scores from the responses to every pass's requests (in request order)."""
         raise NotImplementedError
 
+    def judge_requests(
+        self, example: Example, responses: Sequence[Response], config: ConfigDict
+    ) -> Sequence[Request]:
+        """Requests to the run's judge model (``config.judge``) about the item's responses, e.g. a rubric
+        prompt; asked only when a judge is configured. Empty (the default): the task is never judged."""
+        return ()
+
+    def judge_score(
+        self, example: Example, responses: Sequence[Response], judgements: Sequence[Response], config: ConfigDict
+    ) -> Mapping[str, float | None]:
+        """Scores from the judge's answers to :meth:`judge_requests`, stored beside the task's own scores."""
+        raise NotImplementedError
+
     def details(
         self, example: Example, responses: Sequence[Response], config: ConfigDict
     ) -> Mapping[str, Any]:
@@ -110,6 +123,11 @@ class Task:
     def summarize(self, records: Sequence[Record], config: ConfigDict) -> Mapping[str, Any]:
         """Task-level figures beyond per-score means (e.g. the longest length with exact match >= 0.95)."""
         return {}
+
+    @property
+    def judged(self) -> bool:
+        """Whether the task asks a judge model (it overrides :meth:`judge_requests`)."""
+        return type(self).judge_requests is not Task.judge_requests
 
     # --- probe models ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from evalkit.reporting import (
     markdown_report,
     metric_rows,
     plot_groups,
+    plot_suite_bars,
     plot_suites,
     text_table,
 )
@@ -33,7 +34,7 @@ def markdown(results, run_dir: Path) -> list[Path]:
 
 
 def plots(results, run_dir: Path) -> list[Path]:
-    return plot_groups(results, run_dir) + plot_suites(results, run_dir)
+    return plot_groups(results, run_dir) + plot_suites(results, run_dir) + plot_suite_bars(results, run_dir)
 
 
 def html(results, run_dir: Path) -> list[Path]:

@@ -1,7 +1,7 @@
 """Views of results: console and Markdown tables, static HTML, plots."""
 
 from evalkit.reporting.html import html_report
-from evalkit.reporting.plots import plot_groups, plot_suites
+from evalkit.reporting.plots import plot_groups, plot_suite_bars, plot_suites
 from evalkit.reporting.tables import (
     HEADER,
     detail_tables,
@@ -25,6 +25,7 @@ __all__ = [
     "markdown_table",
     "metric_rows",
     "plot_groups",
+    "plot_suite_bars",
     "plot_suites",
     "seed_tables",
     "suite_tables",

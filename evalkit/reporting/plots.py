@@ -123,6 +123,35 @@ def plot_suites(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
+def plot_suite_bars(results: Mapping[str, Any], out_dir: Path) -> list[Path]:
+    """The bar charts a suite's summary asks for (``summary.bars``: ``[{"title", "labels", "values",
+    "ci_low", "ci_high", "ylabel"}]``), one PNG each, with 95% CI whiskers (e.g. CIF-Bench per category)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    for label, suite in (results.get("suites") or {}).items():
+        for n, bars in enumerate((suite.get("summary") or {}).get("bars", [])):
+            values = [float(v) for v in bars["values"]]
+            low = [v - float(lo) for v, lo in zip(values, bars["ci_low"], strict=True)]
+            high = [float(hi) - v for v, hi in zip(values, bars["ci_high"], strict=True)]
+            fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(values) + 2), 4))
+            xs = list(range(len(values)))
+            ax.bar(xs, values, yerr=[low, high], capsize=3, alpha=0.8)
+            ax.set_xticks(xs, [str(x) for x in bars["labels"]], rotation=45, ha="right", fontsize=8)
+            ax.set_ylabel(str(bars.get("ylabel", "")))
+            ax.set_title(f"{label}: {bars.get('title', '')}", fontsize=10)
+            ax.grid(axis="y", alpha=0.3)
+            fig.tight_layout()
+            path = out_dir / f"{_slug(label)}_bars_{n}.png"
+            fig.savefig(path, dpi=100)
+            plt.close(fig)
+            paths.append(path)
+    return paths
+
+
 def _categorical(ax: Any, pts: list, score: str, seeds: list[str], seeded: bool, offset: float) -> None:
     """One marker per category with its band as whiskers (median and min-max over seeds, or the value
     and its CI), and each seed as a small hollow marker."""

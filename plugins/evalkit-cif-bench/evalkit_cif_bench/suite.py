@@ -17,14 +17,19 @@ import numpy as np
 from evalkit import UserError
 from evalkit.api import Record, Suite
 from evalkit_cif_bench.files import read_leaderboard
-from evalkit_cif_bench.task import LABEL, table
+from evalkit_cif_bench.task import JUDGE_PROMPT_SHA256, LABEL, table
 
 RESAMPLES = 1000
 
 
-def _draws(records: Sequence[Record], name: str, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-    """A task's mean primary score and its bootstrap draws (items resampled within the task)."""
-    values = np.array([r["scores"]["score"] for r in records if r["scores"].get("score") is not None])
+def _draws(
+    records: Sequence[Record], rng: np.random.Generator, key: str = "score"
+) -> tuple[float, np.ndarray] | None:
+    """A task's mean of one score and its bootstrap draws (items resampled within the task); None when no
+    item has the score."""
+    values = np.array([r["scores"][key] for r in records if r["scores"].get(key) is not None])
+    if not values.size:
+        return None
     index = rng.integers(0, values.size, size=(RESAMPLES, values.size))
     return float(values.mean()), values[index].mean(axis=1)
 
@@ -41,10 +46,13 @@ def _macro(points: list[float], draws: list[np.ndarray], tasks: list[str]) -> di
 
 def summarize(records: Mapping[str, Sequence[Record]], configs: Mapping[str, Any]) -> dict[str, Any]:
     info = table()
-    per_task = {}
+    per_task, judged = {}, {}
     for name, recs in records.items():
-        if recs:
-            per_task[name] = _draws(recs, name, np.random.default_rng([0, zlib.crc32(name.encode())]))
+        seed = [0, zlib.crc32(name.encode())]
+        if (drawn := _draws(recs, np.random.default_rng(seed))) is not None:
+            per_task[name] = drawn
+        if (drawn := _draws(recs, np.random.default_rng(seed), "judge")) is not None:
+            judged[name] = drawn
     tasks_of = lambda pick: [t for t in per_task if pick(info["tasks"][str(int(t.rsplit("_", 1)[1]))])]  # noqa: E731
 
     def figure(names: list[str]) -> dict[str, Any]:
@@ -65,7 +73,23 @@ def summarize(records: Mapping[str, Sequence[Record]], configs: Mapping[str, Any
         "excluded": {k: v for k, v in info["excluded"].items() if f"cif_bench_{int(k):03d}" not in records},
         "table_version": info["version"],
     }
+    if judged:  # a judge model rated the outputs: its mean rating, macro over the tasks it rated
+        names = list(judged)
+        out["judge_overall"] = _macro([judged[t][0] for t in names], [judged[t][1] for t in names], names)
+        out["judge_prompt_sha256"] = JUDGE_PROMPT_SHA256
     out["tables"] = _tables(overall, classes, categories, configs)
+    out["bars"] = [
+        {
+            "title": f"{LABEL} per category (evalkit's assignment), macro over tasks, 95% CI",
+            "labels": list(categories),
+            "values": [f["value"] for f in categories.values()],
+            "ci_low": [f["ci_low"] for f in categories.values()],
+            "ci_high": [f["ci_high"] for f in categories.values()],
+            "ylabel": "primary score",
+        }
+    ]
+    if judged:
+        out["tables"][0]["rows"].append(_row("judge rating (separate score)", out["judge_overall"]))
     return out
 
 

@@ -8,7 +8,9 @@ the item's scores are their mean.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -24,6 +26,25 @@ from evalkit_cif_bench.metrics import score_item
 from evalkit_cif_bench.normalize import NORMALIZATION_VERSION, normalize
 
 LABEL = "CIF-Bench (evalkit proxy)"
+# The rubric a judge model answers for each output (docs/cif_bench.md); its hash is in every task's summary.
+JUDGE_PROMPT = """You are grading the answer of an AI assistant to a Chinese instruction-following task.
+
+Instruction: {instruction}
+Input: {input}
+Reference answer: {reference}
+Assistant's answer: {answer}
+
+Rate how well the assistant's answer follows the instruction and agrees with the reference answer, from 1
+(wrong, unrelated or not following the instruction) to 10 (fully correct and following the instruction).
+Reply with one line: "Rating: N"."""
+JUDGE_PROMPT_SHA256 = hashlib.sha256(JUDGE_PROMPT.encode("utf-8")).hexdigest()
+_RATING = re.compile(r"Rating:\s*(10|[1-9])\b")
+
+
+def parse_rating(text: str) -> float | None:
+    """The last "Rating: N" (1-10) in a judge's answer, mapped to [0, 1]; None when there is none."""
+    found = _RATING.findall(text or "")
+    return None if not found else (int(found[-1]) - 1) / 9
 
 
 @cache
@@ -45,7 +66,8 @@ class CifTask(Task):
         self.info = entry
         self.name = f"cif_bench_{task_id:03d}"
         self.description = f"CIF-Bench {task_id} {entry['name']} ({entry['class']}; {LABEL})"
-        self.metrics = {key: "mean" for key in ("score", *_class_scores(entry["class"]))}
+        scores = ("score", *_class_scores(entry["class"]), "judge", "judge_parsed")
+        self.metrics = {key: "mean" for key in scores}
 
     def default_config(self) -> ConfigDict:
         return ConfigDict(
@@ -89,6 +111,38 @@ class CifTask(Task):
             for instruction in example["instructions"]
         ]
 
+    def judge_requests(self, example, responses, config):
+        """One rubric prompt per output (JUDGE_PROMPT), greedy, a short answer."""
+        return [
+            Generate(
+                Chat(
+                    [
+                        (
+                            "user",
+                            JUDGE_PROMPT.format(
+                                instruction=instruction,
+                                input=example["input"],
+                                reference=example["output"],
+                                answer=r.text or "",
+                            ),
+                        )
+                    ]
+                ),
+                max_new_tokens=16,
+            )  # fmt: skip
+            for instruction, r in zip(example["instructions"], responses, strict=True)
+        ]
+
+    def judge_score(self, example, responses, judgements, config):
+        """``judge``: the mean rating in [0, 1] over the item's instructions (None if no rating parsed);
+        ``judge_parsed``: the share of the judge's answers that held a rating."""
+        ratings = [parse_rating(j.text or "") for j in judgements]
+        parsed = [r for r in ratings if r is not None]
+        return {
+            "judge": float(np.mean(parsed)) if parsed else None,
+            "judge_parsed": len(parsed) / len(ratings),
+        }
+
     def _scores(self, example, responses) -> list[dict[str, float]]:
         labels = example["labels"] if self.info["class"] == "label" else None
         return [score_item(self.info["class"], r.text or "", example["output"], labels) for r in responses]
@@ -112,6 +166,7 @@ class CifTask(Task):
             "table_version": table()["version"],
             "class": self.info["class"],
             "categories": self.info["categories"],
+            "judge_prompt_sha256": JUDGE_PROMPT_SHA256,
         }
         spreads = [
             r["details"]["scores_per_instruction"]

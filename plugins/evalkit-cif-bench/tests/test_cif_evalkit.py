@@ -61,6 +61,10 @@ def test_a_run_reports_per_task_class_category_and_overall(tmp_path):
     assert all(0 <= c["ci_low"] <= c["value"] <= c["ci_high"] <= 1 for c in suite["categories"].values())
     titles = [t["title"] for t in suite["tables"]]
     assert len(titles) == 3 and "NOT comparable" in titles[2] and len(suite["tables"][2]["rows"]) == 28
+    from evalkit.reporting import plot_suite_bars
+
+    (png,) = plot_suite_bars(res, tmp_path)
+    assert png.name == "cif_bench_bars_0.png" and png.stat().st_size > 0
     report = markdown_report(res)
     assert "## cif_bench: CIF-Bench (evalkit proxy), macro over tasks: overall and per metric class" in report
     task = res["tasks"]["cif_bench_010"]  # textual entailment, a label task
@@ -106,3 +110,88 @@ def test_a_changed_file_is_refused_by_the_manifest(tmp_path):
     resolved = resolve_run(config(tmp_path, {"cif_bench_010": {"manual_dir": str(root)}}), {}, get_host())
     with pytest.raises(UserError, match="10_Textual_Entailment_public.jsonl differs from the released file"):
         prepare_data(resolved)
+
+
+def test_ratings_are_read_from_the_judges_answer():
+    from evalkit_cif_bench.task import parse_rating
+
+    assert parse_rating("Rating: 10") == 1.0 and parse_rating("I think... Rating: 1") == 0.0
+    assert parse_rating("Rating: 4\nRating: 7") == pytest.approx(6 / 9)  # the last one counts
+    assert parse_rating("Rating: 0") is None and parse_rating("great answer") is None
+
+
+class Rater:
+    name = "rater"
+    tokenizer = None
+    prompts: list[str] = []
+
+    def generate(self, requests):
+        from evalkit.api import Generation
+
+        Rater.prompts += [r.context.messages[0][1] for r in requests]
+        return [Generation("Rating: 8", (), "eos") for _ in requests]
+
+    def stats(self):
+        return {}
+
+
+class RaterPlugin:
+    from evalkit import hookimpl
+
+    @hookimpl
+    def evalkit_register_models(self, register):
+        from evalkit.api import ModelSpec
+
+        register(ModelSpec("rater", lambda config, runtime: Rater()))
+
+
+@needs_data
+def test_a_judge_rates_every_output_with_the_documented_rubric(tmp_path):
+    from evalkit_cif_bench.task import JUDGE_PROMPT_SHA256
+
+    from evalkit.testing import plugin_registered
+
+    cfg = config(
+        tmp_path, {"cif_bench": {"groups": ("multi_label",), "max_items": 2, "manual_dir": str(DATA)}}
+    )
+    cfg.judge = ConfigDict({"name": "rater"})
+    with plugin_registered(RaterPlugin(), "rater"):
+        Rater.prompts = []
+        run_resolved(get_host(), resolve_run(cfg, {}, get_host()))
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert len(Rater.prompts) == 6 and "Reference answer:" in Rater.prompts[0]  # 3 tasks x 2 items
+    assert res["judge"]["name"] == "rater"
+    task = res["tasks"]["cif_bench_087"]
+    assert (
+        task["metrics"]["judge"]["value"] == pytest.approx(7 / 9)
+        and task["metrics"]["judge_parsed"]["value"] == 1
+    )
+    summary = res["suites"]["cif_bench"]["summary"]
+    assert (
+        summary["judge_overall"]["value"] == pytest.approx(7 / 9)
+        and summary["judge_prompt_sha256"] == JUDGE_PROMPT_SHA256
+    )
+
+
+@needs_data
+def test_the_smoke_config_runs_a_tiny_byte_level_model_end_to_end(tmp_path):
+    from evalkit.config import load_config_file
+
+    root = Path(__file__).resolve().parents[3]
+    cfg = load_config_file(str(root / "configs" / "cif_bench_smoke.py"))
+    cfg.output_dir, cfg.data_dir = str(tmp_path / "run"), str(tmp_path / "data")
+    cfg.runtime.progress = False
+    cfg.reporters = ("html", "plots")
+    overrides = {
+        "tasks.cif_bench.groups": "('multi_label',)",
+        "tasks.cif_bench.max_items": "1",
+    }
+    overrides["tasks.cif_bench.manual_dir"] = str(DATA)
+    run_resolved(get_host(), resolve_run(cfg, overrides, get_host()))
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    summary = res["suites"]["cif_bench"]["summary"]
+    assert summary["overall"]["tasks"] == 3 and set(summary["classes"]) == {"multi_label"}
+    assert res["runtime"]["new_tokens"] > 0 and res["runtime"]["devices"] == 1  # the flax model generated
+    assert (tmp_path / "run" / "cif_bench_bars_0.png").exists() and (
+        tmp_path / "run" / "report.html"
+    ).exists()
