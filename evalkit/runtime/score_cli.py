@@ -18,6 +18,7 @@ from typing import Any
 
 from ml_collections import ConfigDict
 
+from evalkit.api.textfiles import jsonl_records
 from evalkit.errors import UserError
 from evalkit.results import writable_dir
 
@@ -58,49 +59,31 @@ def read_requests(path: str | Path) -> list[dict[str, Any]]:
         )
     rows = []
     line_of_id: dict[str, int] = {}  # each id, as JSON, -> the line that first has it
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
+    for n, row in jsonl_records(path):
+        if not isinstance(row, dict):
+            raise UserError(
+                f"{path} line {n} is not a JSON object; write one "
+                '{"id", "context", "continuation"} object per line'
+            )
+        for field in FIELDS:
+            if field not in row:
                 raise UserError(
-                    f"{path} line {n} is not UTF-8 text (byte {exc.start + 1} of the line is "
-                    f"0x{raw[exc.start]:02x}); save the file as UTF-8"
-                ) from exc
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UserError(
-                    f"{path} line {n} is not valid JSON ({exc.msg}); write one JSON object per line"
-                ) from exc
-            if not isinstance(row, dict):
-                raise UserError(
-                    f"{path} line {n} is not a JSON object; write one "
-                    '{"id", "context", "continuation"} object per line'
+                    f"{path} line {n} has no {field!r} field; every line needs id, context and continuation"
                 )
-            for field in FIELDS:
-                if field not in row:
-                    raise UserError(
-                        f"{path} line {n} has no {field!r} field; every line needs id, context and continuation"
-                    )
-            for field in FIELDS[1:]:
-                value = row[field]
-                ok = isinstance(value, str) or (
-                    isinstance(value, list)
-                    and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
-                )
-                if not ok:
-                    raise UserError(f"{path} line {n}: {field} must be a string or a list of token ids")
-            key = json.dumps(row["id"], sort_keys=True, ensure_ascii=False)
-            if key in line_of_id:
-                raise UserError(
-                    f"{path} lines {line_of_id[key]} and {n} both have id {key}; "
-                    "give every request its own id"
-                )
-            line_of_id[key] = n
-            rows.append({**row, LINE: n})
+        for field in FIELDS[1:]:
+            value = row[field]
+            ok = isinstance(value, str) or (
+                isinstance(value, list) and all(isinstance(t, int) and not isinstance(t, bool) for t in value)
+            )
+            if not ok:
+                raise UserError(f"{path} line {n}: {field} must be a string or a list of token ids")
+        key = json.dumps(row["id"], sort_keys=True, ensure_ascii=False)
+        if key in line_of_id:
+            raise UserError(
+                f"{path} lines {line_of_id[key]} and {n} both have id {key}; give every request its own id"
+            )
+        line_of_id[key] = n
+        rows.append({**row, LINE: n})
     if not rows:
         raise UserError(
             f"{path} has no requests (it is empty or only blank lines), so nothing was scored; write one "

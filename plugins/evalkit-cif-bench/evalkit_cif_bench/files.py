@@ -11,15 +11,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 import re
 import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from evalkit import UserError
+from evalkit.api import jsonl_records, text_lines
 
 TASK_FILE = re.compile(r"^(\d+)_(.+)_public\.jsonl$")
 FIELDS = ("Input", "Output", "Instruction")
@@ -29,6 +28,7 @@ LAYOUT = (
     "commit 04dc5aa, with its MANIFEST.sha256 and leaderboard.csv beside dataset/)"
 )
 ENV_VAR = "EVALKIT_CIF_BENCH_DIR"
+RESTORE = "restore the original file"
 
 
 def default_data_dir() -> str:
@@ -77,7 +77,7 @@ def verify_manifest(root: str | Path, mode: str) -> int:
     if mode == "off" or not manifest.is_file():
         return 0
     checked = 0
-    for number, line in enumerate(_lines(manifest), 1):
+    for number, line in text_lines(manifest, RESTORE):
         if not line.strip():
             continue
         digest, _, name = line.strip().partition("  ")
@@ -100,15 +100,7 @@ def read_task(task_id: int, path: Path) -> list[Item]:
     """The items of one task file. Each line is ``{"Input", "Output", "Instruction"}``; ``Instruction`` may
     also be a list of instructions (several per item, as the private split has)."""
     items = []
-    for number, line in enumerate(_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(
-                f"{path} line {number} is not valid JSON ({exc.msg}); restore the original file"
-            ) from None
+    for number, record in jsonl_records(path, RESTORE, RESTORE):
         instructions = record.get("Instruction") if isinstance(record, dict) else None
         if isinstance(instructions, str):
             instructions = [instructions]
@@ -128,19 +120,5 @@ def read_leaderboard(root: str | Path) -> list[dict[str, str]]:
     path = Path(root).expanduser() / "leaderboard.csv"
     if not path.is_file():
         raise UserError(f"{path} is missing; it comes with the CIF-Bench data ({LAYOUT})")
-    text = "\n".join(_lines(path, encoding="utf-8-sig"))
+    text = "\n".join(line for _, line in text_lines(path, RESTORE))  # drops the byte-order mark
     return list(csv.DictReader(io.StringIO(text)))
-
-
-def _lines(path: Path, encoding: str = "utf-8") -> Iterator[str]:
-    """The file's lines, decoded one by one so a non-UTF-8 byte is reported with its line."""
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, 1):
-            try:
-                text = raw.decode(encoding if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise UserError(
-                    f"{path} line {number} is not UTF-8 text (byte {exc.start + 1} is 0x{raw[exc.start]:02x}); "
-                    "restore the original file"
-                ) from None
-            yield text.rstrip("\r\n")
