@@ -26,6 +26,9 @@ from evalkit_cif_bench.metrics import score_item
 from evalkit_cif_bench.normalize import NORMALIZATION_VERSION, normalize
 
 LABEL = "CIF-Bench (evalkit proxy)"
+# Stop strings per metric class: no label and no short answer of the public split spans a blank line, so a
+# blank line ends those answers (explanations after it are not generated); generations run to their budget.
+STOP = {"label": ("\n\n",), "short_answer": ("\n\n",)}
 # The rubric a judge model answers for each output (docs/cif_bench.md); its hash is in every task's summary.
 JUDGE_PROMPT = """You are grading the answer of an AI assistant to a Chinese instruction-following task.
 
@@ -106,7 +109,9 @@ class CifTask(Task):
     def requests(self, example, config):
         return [
             Generate(
-                Chat([("user", f"{instruction}\n{example['input']}")]), max_new_tokens=config.max_new_tokens
+                Chat([("user", f"{instruction}\n{example['input']}")]),
+                until=STOP.get(self.info["class"], ()),
+                max_new_tokens=config.max_new_tokens,
             )
             for instruction in example["instructions"]
         ]

@@ -71,6 +71,7 @@ def test_a_run_reports_per_task_class_category_and_overall(tmp_path):
     assert task["num_items"] == 3 and set(task["metrics"]) == {"accuracy", "score"}
     assert task["summary"]["class"] == "label" and task["summary"]["normalization_version"] == "1"
     rec = json.loads((tmp_path / "run" / "cif_bench_010" / "samples.jsonl").read_text().splitlines()[0])
+    assert rec["requests"][0]["until"] == ["\n\n"]  # a label answer ends at a blank line
     message = rec["requests"][0]["context"]["messages"][0]
     assert message[0] == "user" and message[1].endswith(
         "\n"
