@@ -236,7 +236,7 @@ def expand_suites(
         for key in [k for k in overrides if k.startswith(prefix)]:
             raw = overrides.pop(key)
             for member in members:
-                overrides.setdefault(f"tasks.{member}.{key[len(prefix):]}", raw)
+                overrides.setdefault(f"tasks.{member}.{key[len(prefix) :]}", raw)
     out = {member: settings for member, (_, settings) in from_suite.items()}
     for label, task_user in own.items():
         if label in left_out and label not in out:  # its own settings for a member the groups left out
@@ -258,21 +258,24 @@ SUITE_GROUPS_KEY = "groups"  # a suite's entry may pick the groups (e.g. levels)
 
 
 def suite_members(label: str, suite: Suite, chosen: Any) -> tuple[str, ...]:
-    """The suite's tasks, or those whose group label is among ``chosen`` (``tasks.<label>.groups``)."""
+    """The suite's tasks, or those with a group label or a tag among ``chosen`` (``tasks.<label>.groups``)."""
     if chosen is None:
         return suite.tasks
     chosen = (chosen,) if isinstance(chosen, str) else tuple(chosen)
     labels = list(dict.fromkeys(suite.group_order + tuple(suite.groups.values())))
-    unknown = [g for g in chosen if g not in labels]
-    where, kind, known = f"tasks.{label}.{SUITE_GROUPS_KEY}", suite.group_key, ", ".join(map(repr, labels))
+    tags = list(dict.fromkeys(tag for t in suite.tasks for tag in suite.tags.get(t, ())))
+    unknown = [g for g in chosen if g not in labels and g not in tags]
+    where, kind = f"tasks.{label}.{SUITE_GROUPS_KEY}", suite.group_key
+    known = f"its {kind} labels are {', '.join(map(repr, labels))}" + (
+        f"; its {suite.tag_key} labels are {', '.join(map(repr, tags))}" if tags else ""
+    )
     if not chosen:
-        raise UserError(f"{where} is empty; name some of suite {suite.name!r}'s {kind}s: {known}")
+        raise UserError(f"{where} is empty; name some of suite {suite.name!r}'s labels: {known}")
     if unknown:
-        raise UserError(
-            f"{where} names {kind} {unknown[0]!r}, which suite {suite.name!r} does not have; its {kind}s are "
-            f"{known}"
-        )
-    return tuple(t for t in suite.tasks if suite.groups.get(t) in chosen)
+        raise UserError(f"{where} names {unknown[0]!r}, which suite {suite.name!r} does not have; {known}")
+    return tuple(
+        t for t in suite.tasks if suite.groups.get(t) in chosen or set(suite.tags.get(t, ())) & set(chosen)
+    )
 
 
 def _deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,8 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 # package (or module) -> evalkit packages it must never import
 FORBIDDEN = {
     "evalkit/sharding.py": ("evalkit.models", "evalkit.runtime", "evalkit.train", "evalkit.runner"),
-    "evalkit/models": ("evalkit.runtime", "evalkit.train", "evalkit.runner", "evalkit.cli", "evalkit.plugins"),
-    "evalkit/api": ("evalkit.models", "evalkit.runtime", "evalkit.train", "evalkit.runner", "evalkit.plugins"),
+    "evalkit/models": (
+        "evalkit.runtime",
+        "evalkit.train",
+        "evalkit.runner",
+        "evalkit.cli",
+        "evalkit.plugins",
+    ),
+    "evalkit/api": (
+        "evalkit.models",
+        "evalkit.runtime",
+        "evalkit.train",
+        "evalkit.runner",
+        "evalkit.plugins",
+    ),
     "evalkit/metrics": ("evalkit.models", "evalkit.runtime", "evalkit.train", "evalkit.runner"),
     "evalkit/results": ("evalkit.models", "evalkit.runtime", "evalkit.train", "evalkit.runner"),
     "evalkit/runtime": ("evalkit.train", "evalkit.runner", "evalkit.cli"),

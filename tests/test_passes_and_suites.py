@@ -300,7 +300,8 @@ def test_suite_errors_name_the_fix(tmp_path, toy_host):
     picked = run_config(tmp_path, {"toysuite": {}}, overrides={"tasks.toysuite.groups": "('L1',)"})
     assert [e.label for e in picked.tasks] == ["twopass_a"]
     with pytest.raises(
-        UserError, match="tasks.toysuite.groups names level 'L3', which suite 'toysuite' does not"
+        UserError,
+        match="groups names 'L3', which suite 'toysuite' does not have; its level labels are 'L1', 'L2'",
     ):
         run_config(tmp_path, {"toysuite": {"groups": ("L1", "L3")}})
     bare = run_config(tmp_path, {"toysuite": {}}, overrides={"tasks.toysuite.groups": "L2"})  # one bare label

@@ -143,6 +143,8 @@ def _suite(name: str, with_excluded: bool, description: str) -> Suite:
         groups={n: info["tasks"][str(i)]["class"] for n, i in zip(names, ids)},
         group_key="class",
         group_order=tuple(info["classes"]),
+        tags={n: tuple(info["tasks"][str(i)]["categories"]) for n, i in zip(names, ids)},
+        tag_key="category",
         summarize=summarize,
         description=description,
     )

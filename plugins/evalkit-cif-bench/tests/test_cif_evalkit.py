@@ -79,6 +79,16 @@ def test_a_run_reports_per_task_class_category_and_overall(tmp_path):
     )
 
 
+def test_tasks_are_picked_by_class_or_category_and_unknown_names_are_refused(tmp_path):
+    pick = resolve_run(config(tmp_path, {"cif_bench": {"groups": ("Translation",)}}), {}, get_host())
+    ids = {e.label for e in pick.tasks}
+    assert len(ids) == 11 and {"cif_bench_144", "cif_bench_151"} <= ids  # the translation tasks
+    with pytest.raises(
+        UserError, match="names 'Poetry', which suite 'cif_bench' does not have; its class labels are"
+    ):
+        resolve_run(config(tmp_path, {"cif_bench": {"groups": ("Poetry",)}}), {}, get_host())
+
+
 def test_the_macro_average_is_over_tasks_with_an_interval():
     def recs(values):
         return [{"id": str(i), "scores": {"score": v}} for i, v in enumerate(values)]
