@@ -365,12 +365,14 @@ def evaluate_chunk(
             "groups": ex.get("groups", {}),
             "requests": [to_json(r) for r in reqs],
             "responses": [to_json(r) for r in resps],
-            "scores": dict(task.score(ex, resps, entry.config)),
+            "scores": task.score(ex, resps, entry.config),
         }
         if n_passes > 1:
             rec["passes"] = n_passes
         if i in judgements:
-            rec["scores"] |= task.judge_score(ex, resps, judgements[i], entry.config)
+            judge_scores = task.judge_score(ex, resps, judgements[i], entry.config)
+            if isinstance(rec["scores"], Mapping):  # else _check_record names the task's bad score() result
+                rec["scores"] = {**rec["scores"], **judge_scores}
             rec["judge"] = {
                 "requests": [to_json(r) for r in judged[i]],
                 "responses": [to_json(r) for r in judgements[i]],
