@@ -38,5 +38,8 @@ def get_config(arg: str | None = None) -> ConfigDict:
         }
     )
     c.tasks = ConfigDict({"cif_bench": ConfigDict({"max_items": 2, "max_new_tokens": 32} if smoke else {})})
-    c.runtime = ConfigDict({"too_long": "truncate"})  # long inputs keep their end (the question) when cut
+    # a prompt plus its task's max_new_tokens longer than the model's context is cut from the left (the
+    # instruction comes first, so it goes first): use a model with a context of 4k tokens or more for the
+    # long-generation tasks (budgets up to 2,048), or set "error" to be told instead
+    c.runtime = ConfigDict({"too_long": "truncate"})
     return c

@@ -7,6 +7,7 @@ import dataclasses
 import difflib
 import importlib.metadata
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,7 @@ def expand_suites(
     out = {member: settings for member, (_, settings) in from_suite.items()}
     for label, task_user in own.items():
         if label in left_out and label not in out:  # its own settings for a member the groups left out
+            print(f"evalkit: tasks.{label} is not run: the suite's groups do not pick it", file=sys.stderr)
             continue
         out[label] = _deep_merge(out.get(label, {}), task_user)
     return out, entries, overrides
@@ -251,7 +253,7 @@ def _labels(raw: str) -> tuple[str, ...]:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         return (raw,)
-    return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
+    return tuple(str(v) for v in value) if isinstance(value, tuple | list) else (str(raw),)
 
 
 SUITE_GROUPS_KEY = "groups"  # a suite's entry may pick the groups (e.g. levels) whose tasks run

@@ -304,6 +304,8 @@ def test_suite_errors_name_the_fix(tmp_path, toy_host):
         match="groups names 'L3', which suite 'toysuite' does not have; its level labels are 'L1', 'L2'",
     ):
         run_config(tmp_path, {"toysuite": {"groups": ("L1", "L3")}})
+    with pytest.raises(UserError, match="groups names '1', which suite 'toysuite' does not have"):
+        run_config(tmp_path, {"toysuite": {}}, overrides={"tasks.toysuite.groups": "1"})  # not a tuple: a label
     bare = run_config(tmp_path, {"toysuite": {}}, overrides={"tasks.toysuite.groups": "L2"})  # one bare label
     assert [e.label for e in bare.tasks] == ["twopass_b"]
     listed = run_config(tmp_path, {"toysuite": {"groups": ("L2",)}, "twopass_a": {"num_items": 3}})

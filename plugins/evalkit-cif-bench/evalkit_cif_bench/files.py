@@ -56,7 +56,7 @@ def task_files(root: str | Path) -> dict[int, Path]:
     if not folder.is_dir():
         raise UserError(
             f"the CIF-Bench data directory {str(root)!r} has no dataset/public folder; it must hold {LAYOUT}. "
-            f"Set --config.tasks.cif_bench.data_dir (or ${ENV_VAR}) to that directory"
+            f"Set --config.tasks.cif_bench.manual_dir (or ${ENV_VAR}) to that directory"
         )
     files: dict[int, Path] = {}
     for path in sorted(folder.iterdir()):

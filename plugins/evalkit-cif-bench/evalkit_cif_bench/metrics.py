@@ -77,9 +77,30 @@ def _occurrences(text: str, candidate: str, word: re.Pattern[str] | None) -> lis
     return spans
 
 
+_ANSWER_PHRASE = re.compile(r"^(答案|回答|输出|结果|判断)(是|为)?\s*[:：]?\s*")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_NEGATION = "不非没"
+
+
+def _single_cjk_ok(text: str, start: int, end: int) -> bool:
+    """Whether a one-character Chinese label (是, 否, ...) at ``start`` is an answer, not part of a word: it
+    must not follow a negation (不是), and must either end the answer or touch no other Chinese character."""
+    if start > 0 and text[start - 1] in _NEGATION:
+        return False
+    if end == len(text):
+        return True
+    return not (start > 0 and _CJK.match(text[start - 1])) and not _CJK.match(text[end])
+
+
 def _labels_found(prediction: str, candidates: set[str]) -> set[str]:
-    """The candidates found in ``prediction``; an occurrence inside a longer candidate's does not count."""
-    spans = [(s, e, c) for c in candidates for s, e in _occurrences(prediction, c, None)]
+    """The candidates found in ``prediction``; an occurrence inside a longer candidate's does not count,
+    nor a one-character Chinese label inside a word (:func:`_single_cjk_ok`)."""
+    spans = [
+        (s, e, c)
+        for c in candidates
+        for s, e in _occurrences(prediction, c, None)
+        if not (len(c) == 1 and _CJK.match(c)) or _single_cjk_ok(prediction, s, e)
+    ]
     # reach[n][i]: the furthest end of an occurrence longer than n characters that starts at or before i,
     # so (s, e) lies inside a longer occurrence iff reach[e - s][s] >= e (linear, not quadratic, in spans).
     reach: dict[int, list[int]] = {}
@@ -104,8 +125,11 @@ def label_accuracy(prediction: str, gold: str, labels: Iterable[str] | None = No
        letter or digit must not touch another ASCII letter or digit (``1`` does not occur in ``10``, ``b``
        does occur in ``答案是b``); a Chinese label may occur anywhere (``正确`` occurs in ``答案是正确的``).
        An occurrence lying inside an occurrence of a longer candidate is ignored (``正确`` inside
-       ``不正确``). Score 1 iff the candidates left are exactly ``{g}``: ``答案:1`` → 1 for gold ``1``
-       with labels ``{0, 1}``; ``0或1`` → 0 (two labels); ``10`` → 0 (no label).
+       ``不正确``). A leading answer phrase (``答案是：``, ``输出``, ...) is dropped first, and a one-character
+       Chinese label (是 / 否) counts only outside words: not after 不 / 非 / 没, and either at the end of the
+       answer or touching no other Chinese character (``不是`` is no 是; ``……，输出否`` is 否). Score 1 iff the
+       candidates left are exactly ``{g}``: ``答案:1`` → 1 for gold ``1`` with labels ``{0, 1}``; ``0或1`` → 0
+       (two labels); ``10`` → 0 (no label).
     3. Without ``labels``: score 1 iff ``g`` occurs in ``p`` as a standalone token and ``p`` holds no
        other digit/label-like token. Standalone: an ASCII letter/digit edge of ``g`` must not touch another
        ASCII letter or digit, and any other edge (a Chinese character, say) must not touch any letter or
@@ -121,7 +145,8 @@ def label_accuracy(prediction: str, gold: str, labels: Iterable[str] | None = No
         return 0.0
     if labels is not None:
         candidates = {c for c in (normalize(label) for label in labels) if c} | {g}
-        return float(_labels_found(p, candidates) == {g})
+        answer = _ANSWER_PHRASE.sub("", p)  # "答案是：否" -> "否": the phrase's 是 is not a label
+        return float(answer == g or _labels_found(answer, candidates) == {g})
     spans = _occurrences(p, g, _ANY_WORD)
     if not spans:
         return 0.0

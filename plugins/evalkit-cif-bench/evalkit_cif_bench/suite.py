@@ -46,13 +46,15 @@ def _macro(points: list[float], draws: list[np.ndarray], tasks: list[str]) -> di
 
 def summarize(records: Mapping[str, Sequence[Record]], configs: Mapping[str, Any]) -> dict[str, Any]:
     info = table()
-    per_task, judged = {}, {}
+    per_task, judged, parsed = {}, {}, {}
     for name, recs in records.items():
         seed = [0, zlib.crc32(name.encode())]
         if (drawn := _draws(recs, np.random.default_rng(seed))) is not None:
             per_task[name] = drawn
         if (drawn := _draws(recs, np.random.default_rng(seed), "judge")) is not None:
             judged[name] = drawn
+        if (drawn := _draws(recs, np.random.default_rng(seed), "judge_parsed")) is not None:
+            parsed[name] = drawn
     tasks_of = lambda pick: [t for t in per_task if pick(info["tasks"][str(int(t.rsplit("_", 1)[1]))])]  # noqa: E731
 
     def figure(names: list[str]) -> dict[str, Any]:
@@ -73,9 +75,12 @@ def summarize(records: Mapping[str, Sequence[Record]], configs: Mapping[str, Any
         "excluded": {k: v for k, v in info["excluded"].items() if f"cif_bench_{int(k):03d}" not in records},
         "table_version": info["version"],
     }
-    if judged:  # a judge model rated the outputs: its mean rating, macro over the tasks it rated
+    if parsed:  # a judge model rated the outputs: its mean rating, macro over the tasks it rated
         names = list(judged)
-        out["judge_overall"] = _macro([judged[t][0] for t in names], [judged[t][1] for t in names], names)
+        if names:
+            out["judge_overall"] = _macro([judged[t][0] for t in names], [judged[t][1] for t in names], names)
+        names = list(parsed)  # how often the judge's answer held a rating (a judge that never does shows 0)
+        out["judge_parsed"] = _macro([parsed[t][0] for t in names], [parsed[t][1] for t in names], names)
         out["judge_prompt_sha256"] = JUDGE_PROMPT_SHA256
     out["tables"] = _tables(overall, classes, categories, configs)
     out["bars"] = [
@@ -88,8 +93,12 @@ def summarize(records: Mapping[str, Sequence[Record]], configs: Mapping[str, Any
             "ylabel": "primary score",
         }
     ]
-    if judged:
-        out["tables"][0]["rows"].append(_row("judge rating (separate score)", out["judge_overall"]))
+    for key, name in (
+        ("judge_overall", "judge rating (separate score)"),
+        ("judge_parsed", "judge answers with a rating"),
+    ):
+        if key in out:
+            out["tables"][0]["rows"].append(_row(name, out[key]))
     return out
 
 

@@ -41,7 +41,7 @@ Rate how well the assistant's answer follows the instruction and agrees with the
 (wrong, unrelated or not following the instruction) to 10 (fully correct and following the instruction).
 Reply with one line: "Rating: N"."""
 JUDGE_PROMPT_SHA256 = hashlib.sha256(JUDGE_PROMPT.encode("utf-8")).hexdigest()
-_RATING = re.compile(r"Rating:\s*(10|[1-9])\b")
+_RATING = re.compile(r"Rating\s*[:：]\s*\**\s*(10|[1-9])\b")
 
 
 def parse_rating(text: str) -> float | None:
@@ -54,6 +54,11 @@ def parse_rating(text: str) -> float | None:
 def table() -> dict[str, Any]:
     """The versioned task table (class, categories, generation budget per task id; excluded ids)."""
     return json.loads(resources.files("evalkit_cif_bench").joinpath("data/tasks.json").read_text("utf-8"))
+
+
+def scoring_identity() -> str:
+    """The versions that decide a task's scores: normalisation, task table (classes), judge prompt."""
+    return f"normalization {NORMALIZATION_VERSION}, table {table()['version']}, judge prompt {JUDGE_PROMPT_SHA256[:12]}"
 
 
 class CifTask(Task):
@@ -79,10 +84,17 @@ class CifTask(Task):
                 "verify": "strict",  # against MANIFEST.sha256 when present: strict | warn | off
                 "max_items": 0,  # the first N items only (0: all 50); for smoke runs
                 "max_new_tokens": int(self.info["max_new_tokens"]),
+                # what decides the scores beyond the task: in the config hash, so a resumed run never mixes
+                # records scored under other rules (set by the plugin; not to be overridden)
+                "scoring": scoring_identity(),
             }
         )
 
     def validate_config(self, config: ConfigDict) -> None:
+        if config.scoring != scoring_identity():
+            raise UserError(
+                f"tasks.{self.name}.scoring is set by the plugin ({scoring_identity()!r}); remove the override"
+            )
         if config.max_items < 0 or config.max_new_tokens < 1:
             raise UserError(f"tasks.{self.name}: max_items must be >= 0 and max_new_tokens >= 1")
 

@@ -89,6 +89,15 @@ def test_tasks_are_picked_by_class_or_category_and_unknown_names_are_refused(tmp
         resolve_run(config(tmp_path, {"cif_bench": {"groups": ("Poetry",)}}), {}, get_host())
 
 
+def test_the_scoring_versions_are_in_the_config_hash_and_not_overridable(tmp_path):
+    from evalkit_cif_bench.task import scoring_identity
+
+    resolved = resolve_run(config(tmp_path, {"cif_bench_010": {}}), {}, get_host())
+    assert resolved.tasks[0].config.scoring == scoring_identity() and "table 1" in scoring_identity()
+    with pytest.raises(UserError, match="scoring is set by the plugin"):
+        resolve_run(config(tmp_path, {"cif_bench_010": {"scoring": "mine"}}), {}, get_host())
+
+
 def test_the_macro_average_is_over_tasks_with_an_interval():
     def recs(values):
         return [{"id": str(i), "scores": {"score": v}} for i, v in enumerate(values)]
@@ -129,6 +138,9 @@ def test_ratings_are_read_from_the_judges_answer():
     assert parse_rating("Rating: 10") == 1.0 and parse_rating("I think... Rating: 1") == 0.0
     assert parse_rating("Rating: 4\nRating: 7") == pytest.approx(6 / 9)  # the last one counts
     assert parse_rating("Rating: 0") is None and parse_rating("great answer") is None
+    assert parse_rating("Rating: **8**") == pytest.approx(7 / 9) and parse_rating(
+        "Rating：8"
+    ) == pytest.approx(7 / 9)
 
 
 class Rater:

@@ -350,3 +350,23 @@ def test_every_class_scores_an_empty_prediction_zero(metric_class):
     scores = score_item(metric_class, "", "北京", ["北京", "上海"])
     assert all(v == 0.0 for v in scores.values())
     assert all(v == 1.0 for v in score_item(metric_class, "北京", "北京。").values())
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "expected"),
+    [
+        ("答案是：否", "否", 1.0),  # the answer phrase's 是 is not a label
+        ("这条评论不是侮辱性的，输出否", "否", 1.0),  # 是 inside 不是侮 is a word, 否 ends the answer
+        ("不是", "是", 0.0),  # negated
+        ("是", "是", 1.0),
+        (
+            "是的，这是正确的",
+            "是",
+            0.0,
+        ),  # 是 touches Chinese on both sides inside the sentence... and 是的 starts it
+        ("输出：是", "是", 1.0),
+        ("否。", "否", 1.0),
+    ],
+)
+def test_one_character_chinese_labels_count_only_outside_words(prediction, gold, expected):
+    assert label_accuracy(prediction, gold, labels=["是", "否"]) == expected
