@@ -70,13 +70,30 @@ def task_files(root: str | Path) -> dict[int, Path]:
 
 def verify_manifest(root: str | Path, mode: str) -> int:
     """Check every file listed in ``MANIFEST.sha256`` (when present) against its SHA-256; returns the number
-    checked. ``strict``: a changed or missing file is a UserError naming it; ``warn``: a warning; ``off``."""
+    checked. ``strict``: a changed or missing file is a UserError naming it; ``warn``: a warning; ``off``.
+    A directory that passed is not hashed again in this process (every task's data build asks)."""
     if mode not in VERIFY_MODES:
         raise UserError(f"verify={mode!r} must be one of {', '.join(map(repr, VERIFY_MODES))}")
     manifest = Path(root).expanduser() / "MANIFEST.sha256"
     if mode == "off" or not manifest.is_file():
         return 0
-    checked = 0
+    key = (str(manifest.resolve()), manifest.stat().st_mtime_ns)
+    if key in _VERIFIED:
+        return _VERIFIED[key]
+    checked, clean = _check_manifest(manifest, mode)
+    if clean:
+        _VERIFIED[key] = checked
+    return checked
+
+
+_VERIFIED: dict[
+    tuple[str, int], int
+] = {}  # manifests whose files all matched: (path, mtime) -> files checked
+
+
+def _check_manifest(manifest: Path, mode: str) -> tuple[int, bool]:
+    """(files checked, whether all matched); a mismatch raises (strict) or warns (warn)."""
+    checked, clean = 0, True
     for number, line in text_lines(manifest, RESTORE):
         if not line.strip():
             continue
@@ -88,12 +105,13 @@ def verify_manifest(root: str | Path, mode: str) -> int:
         elif hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             problem = "differs from the released file"
         if problem:
+            clean = False
             message = f"{path} {problem} (MANIFEST.sha256 line {number}); restore the original files or set verify='off'"
             if mode == "strict":
                 raise UserError(message)
-            warnings.warn(message, stacklevel=2)
+            warnings.warn(message, stacklevel=3)
         checked += 1
-    return checked
+    return checked, clean
 
 
 def read_task(task_id: int, path: Path) -> list[Item]:

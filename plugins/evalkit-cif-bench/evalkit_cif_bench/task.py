@@ -22,7 +22,7 @@ from ml_collections import ConfigDict
 
 from evalkit.api import Chat, Generate, Task, UserError
 from evalkit_cif_bench.files import LAYOUT, default_data_dir, read_task, task_files, verify_manifest
-from evalkit_cif_bench.metrics import score_item
+from evalkit_cif_bench.metrics import CLASS_SCORES, score_item
 from evalkit_cif_bench.normalize import NORMALIZATION_VERSION, normalize
 
 LABEL = "CIF-Bench (evalkit proxy)"
@@ -74,7 +74,7 @@ class CifTask(Task):
         self.info = entry
         self.name = f"cif_bench_{task_id:03d}"
         self.description = f"CIF-Bench {task_id} {entry['name']} ({entry['class']}; {LABEL})"
-        scores = ("score", *_class_scores(entry["class"]), "judge", "judge_parsed")
+        scores = ("score", *CLASS_SCORES[entry["class"]], "judge", "judge_parsed")
         self.metrics = {key: "mean" for key in scores}
 
     def default_config(self) -> ConfigDict:
@@ -195,10 +195,6 @@ class CifTask(Task):
             out["per_instruction"] = [float(v) for v in by_instruction]
             out["instruction_std"] = float(by_instruction.std())
         return out
-
-
-def _class_scores(metric_class: str) -> tuple[str, ...]:
-    return tuple(k for k in score_item(metric_class, "a", "a") if k != "score")
 
 
 def all_tasks() -> list[CifTask]:

@@ -96,3 +96,19 @@ def test_the_manifest_catches_a_changed_or_missing_file(tmp_path):
     assert verify_manifest(root, "off") == 0
     with pytest.raises(UserError, match="verify='loose' must be one of"):
         verify_manifest(root, "loose")
+
+
+def test_a_verified_manifest_is_not_hashed_again(tmp_path, monkeypatch):
+    import hashlib
+
+    from evalkit_cif_bench import files
+
+    root = fake_root(tmp_path, [line(Input="a", Output="1", Instruction="x")])
+    path = root / "dataset" / "public" / "10_Textual_Entailment_public.jsonl"
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (root / "MANIFEST.sha256").write_text(f"{digest}  ./dataset/public/10_Textual_Entailment_public.jsonl\n")
+    calls = []
+    original = files._check_manifest
+    monkeypatch.setattr(files, "_check_manifest", lambda m, mode: calls.append(m) or original(m, mode))
+    assert verify_manifest(root, "strict") == verify_manifest(root, "strict") == 1
+    assert len(calls) == 1  # every task's data build asks; the 6 MB are hashed once
