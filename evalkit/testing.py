@@ -21,7 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +263,160 @@ def fake_mesh():
         )
 
     return make
+
+
+_TINY_OPT_TEXTS = (
+    "look at the doggy .",
+    "do you want some more juice ?",
+    "mommy gave me the ball .",
+    "can you give the book to daddy ?",
+    "where did the kitty go ?",
+    "that's a big truck !",
+    "let's read a story before bed .",
+    "grandpa sent us a letter .",
+    "she brought the cookies to the table .",
+    "what color is the block ?",
+    "put the cup on the table please .",
+    "you threw the ball to me .",
+    "he showed her the picture .",
+    "are you hungry ?",
+    "don't touch that , it's hot .",
+    "elmo wants to play with you .",
+    "the bear is sleeping over there .",
+    "can you say thank you ?",
+    "we're going to the store .",
+    "i'll give it to you in a minute .",
+    "bert took the cheerios .",
+    "is that your teddy bear ?",
+    "tell me what happened .",
+    "oh , you dropped your spoon .",
+    "let's put the toys away now .",
+    "he sold the car to a man .",
+    "who's that in the mirror ?",
+    "you made me a cake !",
+    "nonna read them a book .",
+    "the cat is under the chair .",
+    "lucy asked him a question .",
+    "clap your hands .",
+    "do you want to go outside ?",
+    "she fed the baby some milk .",
+    "where's your other shoe ?",
+    "that's right , good job .",
+)
+
+
+def write_tiny_hf_opt(
+    folder: str | Path,
+    *,
+    texts: Sequence[str] | None = None,
+    vocab_size: int = 512,
+    hidden_size: int = 32,
+    num_layers: int = 2,
+    num_heads: int = 4,
+    ffn_dim: int = 64,
+    max_len: int = 128,
+    seed: int = 0,
+) -> Path:
+    """A random pre-norm OPT Hugging Face folder shaped like the child-directed-speech learners of Misra &
+    Kim (2024): config.json (``OPTForCausalLM``, ReLU, tied embeddings, bos 1 / eos 2 / pad 0),
+    ``model.safetensors`` (weights normal(0, 0.02), layer-norm scales 1 with small random biases) and a
+    byte-level BPE tokenizer.json (lower-casing, ``ByteLevel(add_prefix_space=True)``, ``<pad>`` ``<s>``
+    ``</s>`` ``<unk>`` = 0..3, a post-processor that prepends ``<s>``) trained on ``texts`` (default: a few
+    dozen built-in child-directed sentences) up to ``vocab_size`` ids; the model's vocabulary is the
+    tokenizer's size. Loads with evalkit's importer and with transformers; no torch, nothing downloaded."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ["<pad>", "<s>", "</s>", "<unk>"]
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(list(_TINY_OPT_TEXTS if texts is None else texts), trainer=trainer)
+    ids = {s: tok.token_to_id(s) for s in specials}
+    if list(ids.values()) != [0, 1, 2, 3]:
+        raise AssertionError(f"special token ids {ids}; expected 0..3")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A $B:1", special_tokens=[("<s>", 1)]
+    )
+    tok.save(str(folder / "tokenizer.json"))
+    vocab = tok.get_vocab_size()
+
+    config = {
+        "architectures": ["OPTForCausalLM"],
+        "model_type": "opt",
+        "vocab_size": vocab,
+        "hidden_size": hidden_size,
+        "word_embed_proj_dim": hidden_size,
+        "num_hidden_layers": num_layers,
+        "num_attention_heads": num_heads,
+        "ffn_dim": ffn_dim,
+        "max_position_embeddings": max_len,
+        "activation_function": "relu",
+        "do_layer_norm_before": True,
+        "_remove_final_layer_norm": False,
+        "layer_norm_elementwise_affine": True,
+        "enable_bias": True,
+        "dropout": 0.1,
+        "attention_dropout": 0.0,
+        "activation_dropout": 0.0,
+        "layerdrop": 0.0,
+        "init_std": 0.02,
+        "tie_word_embeddings": True,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 2,
+        "torch_dtype": "float32",
+        "use_cache": True,
+    }
+    tok_config = {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": "<s>",
+        "eos_token": "</s>",
+        "pad_token": "<pad>",
+        "unk_token": "<unk>",
+        "model_max_length": max_len,
+    }
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int) -> np.ndarray:
+        return (0.02 * rng.standard_normal(shape)).astype(np.float32)
+
+    def norm(name: str) -> dict[str, np.ndarray]:
+        return {f"{name}.weight": np.ones(hidden_size, np.float32), f"{name}.bias": w(hidden_size)}
+
+    p = "model.decoder."
+    tensors = {
+        p + "embed_tokens.weight": w(vocab, hidden_size),
+        p + "embed_positions.weight": w(max_len + 2, hidden_size),  # OPT's position offset is 2
+        **norm(p + "final_layer_norm"),
+    }
+    for i in range(num_layers):
+        layer = f"{p}layers.{i}."
+        shapes = {
+            "self_attn.q_proj": (hidden_size, hidden_size),
+            "self_attn.k_proj": (hidden_size, hidden_size),
+            "self_attn.v_proj": (hidden_size, hidden_size),
+            "self_attn.out_proj": (hidden_size, hidden_size),
+            "fc1": (ffn_dim, hidden_size),
+            "fc2": (hidden_size, ffn_dim),
+        }
+        for name, (n_out, n_in) in shapes.items():
+            tensors[f"{layer}{name}.weight"] = w(n_out, n_in)
+            tensors[f"{layer}{name}.bias"] = w(n_out)
+        tensors |= norm(layer + "self_attn_layer_norm") | norm(layer + "final_layer_norm")
+    save_file(tensors, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    (folder / "config.json").write_text(json.dumps(config, indent=1))
+    (folder / "tokenizer_config.json").write_text(json.dumps(tok_config, indent=1))
+    return folder

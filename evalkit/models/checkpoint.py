@@ -27,7 +27,12 @@ from evalkit.sharding import Rules
 FORMAT = "evalkit.model"
 FORMAT_VERSION = 1
 # Files read next to tokenizer.json: special token ids (HFTokenizer) and the chat template.
-_TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja")
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+)
 _SPECIAL_FROM_CONFIG = ("bos_token_id", "eos_token_id", "pad_token_id")
 
 

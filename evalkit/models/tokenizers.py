@@ -205,6 +205,24 @@ class HFTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return self._tok.decode([int(i) for i in ids], skip_special_tokens=True)
 
+    def token_id(self, token: str) -> int | None:
+        """The id of `token` as one vocabulary entry (added tokens included), or None when it has none."""
+        return self._tok.token_to_id(token)
+
+    def with_added_tokens(self, tokens: Sequence[str]) -> HFTokenizer:
+        """A copy with `tokens` added as whole tokens after the current vocabulary, matched in the text
+        before pre-tokenization as `transformers`' `add_tokens` does (e.g. a novel word " [verb]" taught to a
+        model); the original is unchanged."""
+        from tokenizers import AddedToken
+        from tokenizers import Tokenizer as _HFTokenizer
+
+        copy = object.__new__(HFTokenizer)
+        copy._tok = _HFTokenizer.from_str(self._tok.to_str())
+        copy._tok.add_tokens([AddedToken(t, normalized=True) for t in tokens])
+        copy.name = self.name
+        copy._special_ids = dict(self._special_ids)
+        return copy
+
 
 def checked_ids(value: Sequence[int], vocab_size: int, what: str, tokenized: bool = False) -> list[int]:
     """Token ids of a request as ints, or UserError when one lies outside the model's vocabulary (an

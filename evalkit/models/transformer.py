@@ -29,6 +29,11 @@ are already [in, out].
   lm_head.kernel                       [D, V]            (embed, vocab)  untied only; tied uses embed.embedding.T
 Head h of q uses kv head h // (H // K), as Hugging Face `repeat_kv` does.
 
+For callers that work below the token level (e.g. teaching a model a new word by training one embedding
+row, as the cross-dative plugin does): `embed_tokens` gives the input embeddings, `hidden_states_from_embeddings`
+runs the stack on (possibly edited) embeddings, `output_embedding` is the output projection as [V, D] rows
+and `logits_from_hidden` turns hidden states into logits.
+
 KV cache (`init_cache`): per layer keys [B, K, Dh, S] (batch, kv_heads, head_dim, length; stored
 after RoPE) and values [B, K, S, Dh], i.e. the layouts the two attention matmuls read directly, so a
 decode step writes its new slot with `dynamic_update_slice` and never transposes the whole cache
@@ -364,6 +369,24 @@ class Transformer(nnx.Module):
         )
         return jax.sharding.auto_axes(body, out_sharding=out_sharding)(state, *args)
 
+    def embed_tokens(self, tokens: jax.Array) -> jax.Array:
+        """Input embeddings [B, T, D] of `tokens` in the compute dtype (positions not yet added): what
+        :meth:`hidden_states_from_embeddings` takes, so callers can splice in rows the table lacks (a new word)."""
+        if _explicit_mesh():
+            like = jax.ShapeDtypeStruct((*tokens.shape, self.config.d_model), self.dtype)
+            return self._in_auto_axes("_embed_tokens", _HIDDEN_AXES, like, tokens)
+        return self._embed_tokens(tokens)
+
+    def _embed_tokens(self, tokens: jax.Array) -> jax.Array:
+        return shard_activation(self.embed(tokens).astype(self.dtype), _HIDDEN_AXES)
+
+    def output_embedding(self) -> jax.Array:
+        """The output projection as one row per vocabulary id, [V, D]: logits = hidden @ rows.T. With tied
+        embeddings this is the input table itself (so a row trained there moves both the input and output)."""
+        if self.lm_head is None:
+            return self.embed.embedding[...]
+        return self.lm_head.kernel[...].T
+
     def hidden_states(
         self,
         tokens: jax.Array,
@@ -381,30 +404,56 @@ class Transformer(nnx.Module):
         a stacked copy of the layer weights per call, and under autodiff it was slower, so training
         leaves it off.
         """
+        return self._dispatch_hidden(tokens, positions, segment_ids, cache, scan_layers, from_tokens=True)
+
+    def hidden_states_from_embeddings(
+        self,
+        embeddings: jax.Array,
+        positions: jax.Array,
+        segment_ids: jax.Array | None = None,
+        cache: Cache | None = None,
+    ) -> tuple[jax.Array, Cache | None]:
+        """As :meth:`hidden_states`, from input embeddings [B, T, D] (e.g. :meth:`embed_tokens` with some
+        rows replaced) instead of token ids; position embeddings are added here, as for tokens."""
+        return self._dispatch_hidden(embeddings, positions, segment_ids, cache, False, from_tokens=False)
+
+    def _dispatch_hidden(
+        self,
+        inputs: jax.Array,
+        positions: jax.Array,
+        segment_ids: jax.Array | None,
+        cache: Cache | None,
+        scan_layers: bool,
+        *,
+        from_tokens: bool,
+    ) -> tuple[jax.Array, Cache | None]:
         scan = scan_layers and cache is None and self._scannable()
+        lead = inputs.shape[:2]
         if _explicit_mesh():
-            hidden_like = jax.ShapeDtypeStruct((*tokens.shape, self.config.d_model), self.dtype)
+            hidden_like = jax.ShapeDtypeStruct((*lead, self.config.d_model), self.dtype)
             if scan:
                 return self._in_auto_axes(
                     "_scanned_hidden_states",
                     (_HIDDEN_AXES, None),
                     (hidden_like, None),
-                    tokens,
+                    inputs,
                     positions,
                     segment_ids,
                 )
             return self._in_auto_axes(
-                "_hidden_states",
+                "_hidden_states" if from_tokens else "_hidden_from_embeddings",
                 (_HIDDEN_AXES, _cache_axes(cache)),
                 (hidden_like, cache),
-                tokens,
+                inputs,
                 positions,
                 segment_ids,
                 cache,
             )
         if scan:
-            return self._scanned_hidden_states(tokens, positions, segment_ids)
-        return self._hidden_states(tokens, positions, segment_ids, cache)
+            return self._scanned_hidden_states(inputs, positions, segment_ids)
+        if from_tokens:
+            return self._hidden_states(inputs, positions, segment_ids, cache)
+        return self._hidden_from_embeddings(inputs, positions, segment_ids, cache)
 
     def _scannable(self) -> bool:
         leaves = jax.tree.leaves(nnx.state(self.layers, nnx.Param))
@@ -425,17 +474,28 @@ class Transformer(nnx.Module):
         cache: Cache | None,
         scan_layers: bool = False,
     ) -> tuple[jax.Array, Cache | None]:
+        x = self.embed(tokens).astype(self.dtype)
+        return self._hidden_from_embeddings(x, positions, segment_ids, cache, scan_layers)
+
+    def _hidden_from_embeddings(
+        self,
+        x: jax.Array,
+        positions: jax.Array,
+        segment_ids: jax.Array | None,
+        cache: Cache | None,
+        scan_layers: bool = False,
+    ) -> tuple[jax.Array, Cache | None]:
         if segment_ids is None:
-            segment_ids = jnp.ones(tokens.shape, jnp.int32)
+            segment_ids = jnp.ones(x.shape[:2], jnp.int32)
         segment_ids = segment_ids.astype(jnp.int32)
         positions = positions.astype(jnp.int32)
-        x = self.embed(tokens).astype(self.dtype)
+        x = x.astype(self.dtype)
         pos_emb = self.pos_embed.embed(positions)
         if pos_emb is not None:
             x = x + pos_emb.astype(self.dtype)
         x = shard_activation(x, ("batch", "length", "embed"))
 
-        t = tokens.shape[1]
+        t = x.shape[1]
         if cache is None:
             index = None
             k_segments, k_positions = segment_ids, positions

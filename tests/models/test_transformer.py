@@ -302,3 +302,41 @@ def test_scanned_layers_match_the_layer_loop(style, monkeypatch):
     assert model._scannable()
     monkeypatch.setattr(transformer_module, "SCAN_LAYERS_MAX_BYTES", 0)
     assert not model._scannable()
+
+
+@pytest.mark.parametrize("style", ["opt", "llama_gqa"])
+def test_embedding_level_methods_reproduce_the_token_forward(style):
+    """embed_tokens -> hidden_states_from_embeddings -> logits_from_hidden is the token forward, and a row
+    spliced into the embeddings acts exactly as that row placed in the table (tied: also as output row)."""
+    model = styled(style)
+    tokens = jax.random.randint(jax.random.key(3), (2, 9), 0, SMALL["vocab_size"])
+    positions = arange_positions(2, 9)
+    expected, _ = run(model, tokens, positions)
+
+    @jax.jit
+    def from_embeddings(graphdef, state, embeddings):
+        m = nnx.merge(graphdef, state)
+        return m.logits_from_hidden(m.hidden_states_from_embeddings(embeddings, positions)[0])
+
+    graphdef, state = nnx.split(model)
+    embeddings = model.embed_tokens(tokens)
+    np.testing.assert_allclose(from_embeddings(graphdef, state, embeddings), expected, atol=1e-5)
+
+    row = jax.random.normal(jax.random.key(4), (SMALL["d_model"],)) * 0.02
+    edited = model.embed_tokens(tokens).at[0, 4].set(row)
+    table = nnx.state(model)["embed"]["embedding"][...]
+    moved = nnx.clone(model)
+    moved.embed.embedding[...] = table.at[int(tokens[0, 4])].set(row)
+    hidden = jax.jit(lambda g, s: nnx.merge(g, s).hidden_states_from_embeddings(edited, positions)[0])(
+        graphdef, state
+    )
+    moved_hidden = jax.jit(
+        lambda g, s: nnx.merge(g, s).hidden_states(tokens.at[1].set(tokens[0]), positions)[0]
+    )(*nnx.split(moved))
+    np.testing.assert_allclose(hidden[0], moved_hidden[0], atol=1e-5)
+    out = model.output_embedding()
+    if model.config.tied_embeddings:
+        np.testing.assert_array_equal(out, table)
+    else:
+        np.testing.assert_array_equal(out, nnx.state(model)["lm_head"]["kernel"][...].T)
+    assert out.shape == (SMALL["vocab_size"], SMALL["d_model"])
