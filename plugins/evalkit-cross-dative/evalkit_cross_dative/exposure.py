@@ -18,6 +18,7 @@ cached prefix. The new token is id ``V`` (the model's row count), kept outside t
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from functools import partial
 from typing import Any
@@ -242,13 +243,16 @@ def _simulate(
         good, bad = val_sign > 0, val_sign < 0
         return jnp.sum(scores * good, -1) / jnp.sum(good) - jnp.sum(scores * bad, -1) / jnp.sum(bad)
 
-    loss_and_grad = jax.value_and_grad(lambda r: _exposure_losses(model, ex, r, verb_id).sum())
+    def total_loss(r: jax.Array) -> tuple[jax.Array, jax.Array]:
+        losses = _exposure_losses(model, ex, r, verb_id)
+        return losses.sum(), losses
+
+    loss_and_grad = jax.value_and_grad(total_loss, has_aux=True)
     b1, b2, eps = protocol.b1, protocol.b2, protocol.eps
 
     def step(carry: tuple, t: jax.Array) -> tuple[tuple, tuple[jax.Array, jax.Array]]:
         r, m, v, best_val, best_rows, best_step = carry
-        losses = _exposure_losses(model, ex, r, verb_id)
-        _, grad = loss_and_grad(r)
+        (_, losses), grad = loss_and_grad(r)  # one forward per step gives the losses and the gradient
         m = b1 * m + (1 - b1) * grad
         v = b2 * v + (1 - b2) * grad * grad
         m_hat = m / (1 - b1**t)
@@ -306,6 +310,15 @@ def _sets_to_dict(sset: SentenceSet) -> dict[str, np.ndarray]:
     return {f.name: getattr(sset, f.name) for f in dataclasses.fields(sset)}
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_simulation(verb_id: int, protocol: Protocol, mesh: jax.sharding.Mesh) -> Any:
+    """The jitted simulation for one learner vocabulary, protocol and mesh, built once so that later calls (a
+    task's durable chunks, several learners of one shape) reuse its compiled programs instead of recompiling."""
+    return jax.jit(
+        partial(_simulate, verb_id=verb_id, protocol=protocol), out_shardings=NamedSharding(mesh, P())
+    )
+
+
 def run_simulations(
     model: Any,
     mesh: jax.sharding.Mesh,
@@ -338,10 +351,7 @@ def run_simulations(
         val = {k: _place(v, mesh, replicated) for k, v in _sets_to_dict(val_set).items()}
         gen = {k: _place(v, mesh, replicated) for k, v in _sets_to_dict(gen_set).items()}
         sign_dev = _place(sign, mesh, replicated)
-        fn = jax.jit(
-            partial(_simulate, verb_id=verb_id, protocol=protocol),
-            out_shardings=NamedSharding(mesh, replicated),
-        )
+        fn = _compiled_simulation(verb_id, protocol, mesh)
         parts: list[dict[str, np.ndarray]] = []
         for lo in range(0, n, batch):
             idx = np.arange(lo, lo + batch) % n  # the last batch repeats earlier simulations (fixed shape)

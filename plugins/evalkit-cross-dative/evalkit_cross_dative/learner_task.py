@@ -19,8 +19,8 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from evalkit.api import Example, Loglikelihood, ModelHandle, Record, Task, UserError
-from evalkit.train import probe_config
 from evalkit_cross_dative import aochildes, files
+from evalkit_cross_dative.table import write_atomic
 
 #: the paper's learner (OPT, reference note §2): 8 layers, width 256, 8 heads, FFN 1,024, ReLU, 128 positions
 PAPER_MODEL = dict(
@@ -89,6 +89,9 @@ class DativeLearnerTask(Task):
         cfg.dev_fraction = 0.02
         cfg.split_seed = 0
         cfg.dev_items = 2000  # held-out utterances scored per learner
+        # imported here, as every plugin does, so that `evalkit --help` and `evalkit plugins` stay jax-free
+        from evalkit.train.config import probe_config
+
         cfg.probe = probe_config(PAPER_MODEL, PAPER_TRAIN, PAPER_SEEDS)
         return cfg
 
@@ -126,7 +129,8 @@ class DativeLearnerTask(Task):
             train_bpe_tokenizer(
                 corpus["train"], folder, vocab_size=config.vocab_size, min_frequency=config.min_frequency
             )
-            (folder / "corpus.json").write_text(
+            write_atomic(
+                folder / "corpus.json",
                 json.dumps(
                     {
                         "train_utterances": len(corpus["train"]),
@@ -136,7 +140,6 @@ class DativeLearnerTask(Task):
                     },
                     indent=1,
                 ),
-                encoding="utf-8",
             )
         return folder
 
@@ -152,13 +155,11 @@ class DativeLearnerTask(Task):
         """The training text as one token stream: ``<s>`` + ids of each utterance, back to back."""
         key = str(self.tokenizer_dir(config))
         if key not in self._streams:
-            tok = self._tokenizer(config)
             from tokenizers import Tokenizer
 
             raw = Tokenizer.from_file(str(Path(key) / "tokenizer.json"))
             encoded = raw.encode_batch(self.corpus(config)["train"], add_special_tokens=True)  # prepends <s>
             self._streams[key] = np.fromiter((t for e in encoded for t in e.ids), np.int32)
-            assert tok.bos_id is not None
         return self._streams[key]
 
     # --- probe training ---------------------------------------------------------------------------------
@@ -224,7 +225,7 @@ class DativeLearnerTask(Task):
             self.probe_model_config(config),
             tokenizer_spec=str(self.tokenizer_dir(config)),
         )
-        marker.write_text(stamp, encoding="utf-8")
+        write_atomic(marker, stamp)
         return None
 
     def summarize(self, records: Sequence[Record], config: ConfigDict) -> Mapping[str, Any]:

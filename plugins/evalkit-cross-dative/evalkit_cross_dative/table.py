@@ -67,7 +67,8 @@ def records_table(records: Iterable[Mapping[str, Any]]) -> Any:
     return frame.sort_values(["learner", "item_id", "lr", "state", "generalization_dative"], kind="stable")
 
 
-def _atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file in the same folder, so a reader never sees half."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
@@ -83,6 +84,6 @@ def write_table(frame: Any, folder: str | Path) -> tuple[Path, Path]:
     """Writes ``table.csv`` and ``table.jsonl`` atomically into ``folder``; returns their paths."""
     folder = Path(folder)
     csv_path, jsonl_path = folder / "table.csv", folder / "table.jsonl"
-    _atomic(csv_path, frame.to_csv(index=False))
-    _atomic(jsonl_path, "".join(json.dumps(row) + "\n" for row in frame.to_dict(orient="records")))
+    write_atomic(csv_path, frame.to_csv(index=False))
+    write_atomic(jsonl_path, "".join(json.dumps(row) + "\n" for row in frame.to_dict(orient="records")))
     return csv_path, jsonl_path
