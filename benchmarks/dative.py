@@ -105,10 +105,9 @@ class CompileTimer:
 
 def padding(seqs: list[list[int]], verb: int) -> float:
     """The fraction of the row-dependent (suffix) slots evalkit computes for a sentence set that are padding."""
-    from evalkit_cross_dative.exposure import sentence_set
+    from evalkit_cross_dative.exposure import Protocol, sentence_groups
 
-    suffix = sentence_set(seqs, verb).suffix_segments
-    return 1.0 - float(suffix.sum()) / suffix.size
+    return sentence_groups(seqs, verb, Protocol().max_groups).padding()
 
 
 def max_abs(a: object, b: object) -> float:

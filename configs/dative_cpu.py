@@ -15,7 +15,9 @@ from ml_collections import ConfigDict
 
 
 def _learner_task() -> ConfigDict:
-    spec = importlib.util.spec_from_file_location("dative_learner", Path(__file__).with_name("dative_learner.py"))
+    spec = importlib.util.spec_from_file_location(
+        "dative_learner", Path(__file__).with_name("dative_learner.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.learner_task("cpu")

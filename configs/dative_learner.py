@@ -16,9 +16,16 @@ paper's.
 
 from ml_collections import ConfigDict
 
-# The CPU-sized learner: 4 layers, width 128, 4 heads, FFN 512, a 4,096-id tokenizer.
-CPU_MODEL = {"num_layers": 4, "d_model": 128, "num_heads": 4, "num_kv_heads": 4, "d_ff": 512}
-CPU_TRAIN = {"steps": 1200, "warmup_steps": 100, "schedule": "cosine", "batch_size": 16, "checkpoint_every": 400}
+# The CPU-sized learner: 2 layers, width 128, 4 heads, FFN 512, a 2,048-id tokenizer (small enough that training
+# it and configs/dative_cpu.py's 270 exposures finish within 10 minutes on 2 cores; see docs/benchmarks.md).
+CPU_MODEL = {"num_layers": 2, "d_model": 128, "num_heads": 4, "num_kv_heads": 4, "d_ff": 512}
+CPU_TRAIN = {
+    "steps": 1200,
+    "warmup_steps": 100,
+    "schedule": "cosine",
+    "batch_size": 16,
+    "checkpoint_every": 400,
+}
 
 
 def learner_task(arg: str | None) -> ConfigDict:
@@ -28,7 +35,7 @@ def learner_task(arg: str | None) -> ConfigDict:
     if arg == "cpu":
         probe = {"model": CPU_MODEL, "train": CPU_TRAIN, "seeds": (0,)}
         return ConfigDict(
-            {"export_dir": "runs/dative-learners-cpu", "vocab_size": 4096, "dev_items": 1000, "probe": probe}
+            {"export_dir": "runs/dative-learners-cpu", "vocab_size": 2048, "dev_items": 1000, "probe": probe}
         )
     if arg == "test":
         model = {"num_layers": 1, "d_model": 32, "num_heads": 2, "num_kv_heads": 2, "d_ff": 64}

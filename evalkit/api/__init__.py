@@ -16,7 +16,7 @@ from evalkit.api.requests import (
 )
 from evalkit.api.suite import Suite
 from evalkit.api.task import Example, Record, Task
-from evalkit.api.textfiles import jsonl_records, text_lines
+from evalkit.api.textfiles import json_document, jsonl_records, text_lines
 from evalkit.errors import PluginError, UserError
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "Task",
     "Tokenizer",
     "UserError",
+    "json_document",
     "jsonl_records",
     "text_lines",
 ]

@@ -42,3 +42,27 @@ def jsonl_records(
             yield number, json.loads(line)
         except json.JSONDecodeError as exc:
             raise UserError(f"{path} line {number} is not valid JSON ({exc.msg}); {json_fix}") from None
+
+
+def json_document(
+    path: str | os.PathLike[str],
+    missing_fix: str = "check the path",
+    json_fix: str = "fix the file",
+    utf8_fix: str = "save the file as UTF-8",
+) -> Any:
+    """The parsed value of a whole JSON file; a missing file, a byte that is not UTF-8 or invalid JSON is a
+    UserError naming the file and the matching ``*_fix``."""
+    try:
+        raw = open(path, "rb").read()
+    except FileNotFoundError:
+        raise UserError(f"{path} does not exist; {missing_fix}") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{path} is not UTF-8 text (byte {exc.start + 1} is 0x{raw[exc.start]:02x}); {utf8_fix}"
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno}); {json_fix}") from None

@@ -12,7 +12,8 @@ row per simulation, trained together (each its own Adam state and LR), the whole
 sentence's tokens before its first ``[verb]`` do not depend on the row, so their hidden states, keys/values and
 their logits over the old vocabulary are computed once per learner and reused by every simulation and step;
 each step only runs the rest of the sentence (from the first ``[verb]`` on) per simulation, attending to the
-cached prefix. The new token is id ``V`` (the model's row count), kept outside the frozen table.
+cached prefix. Sentences are bucketed by the length of that rest (:func:`sentence_groups`) so short ones are
+not padded to the longest. The new token is id ``V`` (the model's row count), kept outside the frozen table.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class Protocol:
     b2: float = 0.999
     eps: float = 1e-8
     sims_per_batch: int = 16  # simulations trained together in one compiled call
+    max_groups: int = 8  # sentence buckets by suffix length (more: less padding, more programs per step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +55,9 @@ class SentenceSet:
     """Token rows split at each sentence's first new-token slot, ready for shared-prefix scoring.
 
     Prefixes are right-aligned in ``[S, Tp]`` (padding: segment 0) so every suffix starts at slot Tp of the
-    KV cache; ``*_targets`` is the next token of each slot and ``*_mask`` which slots are scored.
+    KV cache; ``*_targets`` is the next token of each slot and ``*_mask`` which slots are scored. The suffix
+    holds only the row-dependent slots whose next token is scored (a sentence's last token predicts nothing),
+    so a set whose sentences end at their first new token has no suffix columns at all.
     """
 
     prefix_tokens: np.ndarray
@@ -73,26 +77,57 @@ class SentenceSet:
         return int(self.counts.shape[0])
 
 
+@dataclasses.dataclass(frozen=True)
+class SentenceGroups:
+    """Sentences bucketed by suffix length so that short suffixes are not padded to the longest one.
+
+    ``sets[g]`` holds the sentences ``order[offsets[g]:offsets[g + 1]]``; concatenating the groups' scores and
+    indexing with ``inverse`` gives them back in input order.
+    """
+
+    sets: tuple[SentenceSet, ...]
+    order: np.ndarray
+
+    @property
+    def inverse(self) -> np.ndarray:
+        return np.argsort(self.order)
+
+    @property
+    def size(self) -> int:
+        return int(self.order.shape[0])
+
+    def padding(self) -> float:
+        """The fraction of row-dependent (suffix) slots that are padding."""
+        slots = sum(s.suffix_segments.size for s in self.sets)
+        used = sum(float(s.suffix_segments.sum()) for s in self.sets)
+        return 1.0 - used / slots if slots else 0.0
+
+
+def _split(seq: Sequence[int], verb_id: int) -> tuple[list[int], int]:
+    seq = [int(t) for t in seq]
+    first = seq.index(verb_id) if verb_id in seq[1:] else len(seq)
+    return seq, max(first, 1)
+
+
 def sentence_set(sequences: Sequence[Sequence[int]], verb_id: int) -> SentenceSet:
-    """Prepares token sequences (each starting with BOS) for :func:`run_simulations`."""
-    splits = []
-    for seq in sequences:
-        seq = [int(t) for t in seq]
-        first = seq.index(verb_id) if verb_id in seq[1:] else len(seq)
-        splits.append((seq, max(first, 1)))
+    """Prepares token sequences (each starting with BOS) for shared-prefix scoring as one padded set."""
+    splits = [_split(seq, verb_id) for seq in sequences]
+    if any(len(seq) < 2 for seq, _ in splits):
+        raise UserError(
+            "a stimulus sentence tokenizes to nothing after <s>; every sentence needs at least one token"
+        )
     tp = max(j for _, j in splits)
-    ts = max(1, max(len(seq) - j for seq, j in splits))
+    ts = max(len(seq) - 1 - j for seq, j in splits)  # scored row-dependent slots: seq[j:n-1]
     s = len(splits)
     out = {
-        name: np.zeros((s, t), dtype)
-        for prefix in ("prefix", "suffix")
-        for t in [tp if prefix == "prefix" else ts]
+        f"{part}_{name}": np.zeros((s, width), dtype)
+        for part, width in (("prefix", tp), ("suffix", max(ts, 0)))
         for name, dtype in (
-            (f"{prefix}_tokens", np.int32),
-            (f"{prefix}_positions", np.int32),
-            (f"{prefix}_segments", np.int32),
-            (f"{prefix}_targets", np.int32),
-            (f"{prefix}_mask", np.float32),
+            ("tokens", np.int32),
+            ("positions", np.int32),
+            ("segments", np.int32),
+            ("targets", np.int32),
+            ("mask", np.float32),
         )
     }
     counts = np.zeros((s,), np.float32)
@@ -105,19 +140,54 @@ def sentence_set(sequences: Sequence[Sequence[int]], verb_id: int) -> SentenceSe
         out["prefix_segments"][i, lo:] = 1
         out["prefix_targets"][i, lo:] = nxt[:j]
         out["prefix_mask"][i, lo:] = [1.0 if p + 1 < n else 0.0 for p in range(j)]
-        m = n - j
-        if m:
-            out["suffix_tokens"][i, :m] = seq[j:]
-            out["suffix_positions"][i, :m] = np.arange(j, n)
+        m = n - 1 - j
+        if m > 0:
+            out["suffix_tokens"][i, :m] = seq[j : n - 1]
+            out["suffix_positions"][i, :m] = np.arange(j, n - 1)
             out["suffix_segments"][i, :m] = 1
-            out["suffix_targets"][i, :m] = nxt[j:]
-            out["suffix_mask"][i, : m - 1] = 1.0
+            out["suffix_targets"][i, :m] = seq[j + 1 :]
+            out["suffix_mask"][i, :m] = 1.0
         counts[i] = n - 1
-    if (counts < 1).any():
-        raise UserError(
-            "a stimulus sentence tokenizes to nothing after <s>; every sentence needs at least one token"
-        )
     return SentenceSet(**out, counts=counts)
+
+
+def _length_buckets(lengths: np.ndarray, max_groups: int) -> list[np.ndarray]:
+    """Splits the sorted distinct ``lengths`` into at most ``max_groups`` contiguous buckets that minimise the
+    padded slot count (each bucket costs its sentence count times its longest length); returns the lengths
+    of each bucket."""
+    values, counts = np.unique(lengths, return_counts=True)
+    u, k = len(values), max(1, min(max_groups, len(values)))
+    prefix = np.concatenate([[0], np.cumsum(counts)])
+    inf = float("inf")
+    best = np.full((k + 1, u + 1), inf)
+    cut = np.zeros((k + 1, u + 1), int)
+    best[0, 0] = 0.0
+    for g in range(1, k + 1):
+        for b in range(1, u + 1):
+            for a in range(b):
+                cost = best[g - 1, a] + (prefix[b] - prefix[a]) * values[b - 1]
+                if cost < best[g, b]:
+                    best[g, b], cut[g, b] = cost, a
+    g = int(np.argmin(best[:, u]))
+    buckets, b = [], u
+    while b > 0:
+        a = cut[g, b]
+        buckets.append(values[a:b])
+        b, g = a, g - 1
+    return buckets[::-1]
+
+
+def sentence_groups(sequences: Sequence[Sequence[int]], verb_id: int, max_groups: int = 8) -> SentenceGroups:
+    """Prepares token sequences (each starting with BOS) for :func:`run_simulations`: bucketed by the length of
+    their row-dependent suffix into at most ``max_groups`` padded sets (fewer slots computed per step)."""
+    splits = [_split(seq, verb_id) for seq in sequences]
+    lengths = np.asarray([max(len(seq) - 1 - j, 0) for seq, j in splits])
+    sets, order = [], []
+    for bucket in _length_buckets(lengths, max_groups):
+        members = np.flatnonzero(np.isin(lengths, bucket))
+        sets.append(sentence_set([sequences[i] for i in members], verb_id))
+        order.extend(members.tolist())
+    return SentenceGroups(sets=tuple(sets), order=np.asarray(order, np.int64))
 
 
 def exposure_rows(
@@ -203,14 +273,29 @@ def _sentence_scores(
             shared["norm"], verb
         )
         total = jnp.sum(logp * sset["prefix_mask"], axis=-1)
-        x = _embed(model, sset["suffix_tokens"], row, verb_id)
-        hidden, _ = model.hidden_states_from_embeddings(
-            x, sset["suffix_positions"], sset["suffix_segments"], shared["cache"]
-        )
-        logp, _ = _token_logprobs(model, hidden, sset["suffix_targets"], row, verb_id)
-        return (total + jnp.sum(logp * sset["suffix_mask"], axis=-1)) / sset["counts"]
+        if sset["suffix_tokens"].shape[1]:  # static: a set without row-dependent scored slots skips this
+            x = _embed(model, sset["suffix_tokens"], row, verb_id)
+            hidden, _ = model.hidden_states_from_embeddings(
+                x, sset["suffix_positions"], sset["suffix_segments"], shared["cache"]
+            )
+            logp, _ = _token_logprobs(model, hidden, sset["suffix_targets"], row, verb_id)
+            total = total + jnp.sum(logp * sset["suffix_mask"], axis=-1)
+        return total / sset["counts"]
 
     return jax.vmap(one)(rows)
+
+
+def _group_scores(
+    model: Any,
+    groups: Sequence[dict[str, jax.Array]],
+    shared: Sequence[dict[str, Any]],
+    rows: jax.Array,
+    verb_id: int,
+) -> jax.Array:
+    """:func:`_sentence_scores` of every group, concatenated in group order: [R, S]."""
+    return jnp.concatenate(
+        [_sentence_scores(model, g, sh, rows, verb_id) for g, sh in zip(groups, shared)], axis=-1
+    )
 
 
 def _exposure_losses(model: Any, ex: dict[str, jax.Array], rows: jax.Array, verb_id: int) -> jax.Array:
@@ -227,19 +312,20 @@ def _simulate(
     rows: jax.Array,
     lrs: jax.Array,
     ex: dict[str, jax.Array],
-    val: dict[str, jax.Array],
+    val: tuple[dict[str, jax.Array], ...],
     val_sign: jax.Array,
-    gen: dict[str, jax.Array],
+    gen: tuple[dict[str, jax.Array], ...],
+    gen_inverse: jax.Array,
     *,
     verb_id: int,
     protocol: Protocol,
 ) -> dict[str, jax.Array]:
     model = nnx.merge(graphdef, state)
     rows = shard_activation(rows, ("batch", None))
-    val_shared = _prefix_pass(model, val, verb_id)
+    val_shared = [_prefix_pass(model, g, verb_id) for g in val]
 
     def validation(r: jax.Array) -> jax.Array:
-        scores = _sentence_scores(model, val, val_shared, r, verb_id)
+        scores = _group_scores(model, val, val_shared, r, verb_id)  # val_sign is in group order
         good, bad = val_sign > 0, val_sign < 0
         return jnp.sum(scores * good, -1) / jnp.sum(good) - jnp.sum(scores * bad, -1) / jnp.sum(bad)
 
@@ -276,9 +362,10 @@ def _simulate(
     )
     steps = jnp.arange(1, protocol.steps + 1, dtype=jnp.float32)
     (final, _, _, best_val, best_rows, best_step), (losses, scores) = jax.lax.scan(step, start, steps)
-    gen_shared = _prefix_pass(model, gen, verb_id)
+    gen_shared = [_prefix_pass(model, g, verb_id) for g in gen]
     states = jnp.stack([rows, final, best_rows])  # STATES order
-    gen_scores = jax.vmap(lambda r: _sentence_scores(model, gen, gen_shared, r, verb_id))(states)
+    gen_scores = jax.vmap(lambda r: _group_scores(model, gen, gen_shared, r, verb_id))(states)
+    gen_scores = jnp.take(gen_scores, gen_inverse, axis=-1)  # back to input order
     return {
         "train_losses": jnp.concatenate([losses, _exposure_losses(model, ex, final, verb_id)[None]]).T,
         "val_scores": jnp.concatenate([validation(rows)[None], scores]).T,
@@ -306,8 +393,11 @@ def _place(x: np.ndarray, mesh: jax.sharding.Mesh, spec: P) -> jax.Array:
     return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
 
 
-def _sets_to_dict(sset: SentenceSet) -> dict[str, np.ndarray]:
-    return {f.name: getattr(sset, f.name) for f in dataclasses.fields(sset)}
+def _place_groups(groups: SentenceGroups, mesh: jax.sharding.Mesh) -> tuple[dict[str, jax.Array], ...]:
+    return tuple(
+        {f.name: _place(getattr(sset, f.name), mesh, P()) for f in dataclasses.fields(sset)}
+        for sset in groups.sets
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -340,17 +430,19 @@ def run_simulations(
     n = len(exposures)
     if not (len(init_rows) == len(lrs) == n):
         raise ValueError("init_rows, lrs and exposures must have one entry per simulation")
-    val_set = sentence_set([*validation_good, *validation_bad], verb_id)
+    val_groups = sentence_groups([*validation_good, *validation_bad], verb_id, protocol.max_groups)
     sign = np.asarray([1.0] * len(validation_good) + [-1.0] * len(validation_bad), np.float32)
-    gen_set = sentence_set(generalization, verb_id)
+    sign = sign[val_groups.order]  # in group order, as the validation scores come out
+    gen_groups = sentence_groups(generalization, verb_id, protocol.max_groups)
     graphdef, state = nnx.split(model)
     batch = max(1, min(int(protocol.sims_per_batch), n))
     ex_all = exposure_rows(exposures, exposure_len)
     replicated = P()
     with use_mesh(mesh, rules):
-        val = {k: _place(v, mesh, replicated) for k, v in _sets_to_dict(val_set).items()}
-        gen = {k: _place(v, mesh, replicated) for k, v in _sets_to_dict(gen_set).items()}
+        val = _place_groups(val_groups, mesh)
+        gen = _place_groups(gen_groups, mesh)
         sign_dev = _place(sign, mesh, replicated)
+        gen_inverse = _place(gen_groups.inverse.astype(np.int32), mesh, replicated)
         fn = _compiled_simulation(verb_id, protocol, mesh)
         parts: list[dict[str, np.ndarray]] = []
         for lo in range(0, n, batch):
@@ -366,6 +458,7 @@ def run_simulations(
                 val,
                 sign_dev,
                 gen,
+                gen_inverse,
             )
             parts.append({k: np.asarray(jax.device_get(v))[:keep] for k, v in out.items()})
             if progress is not None:

@@ -64,6 +64,7 @@ class CrossDativeTask(Task):
         cfg.init_scale = 1e-5
         cfg.init_seed = 0
         cfg.sims_per_batch = 16
+        cfg.sentence_groups = 8  # validation / generalization sentences bucketed by row-dependent length
         cfg.stimuli = "release"  # the released adaptation.json, or "generated" (stimuli_seed, lexicon)
         cfg.stimuli_seed = 0
         cfg.lexicon = ""  # a lexicon JSON for generated stimuli; '' = the release's
@@ -79,7 +80,7 @@ class CrossDativeTask(Task):
             raise UserError(
                 f"tasks.cross_dative.lrs={lrs!r} must list positive learning rates, e.g. (0.1, 0.01)"
             )
-        for key in ("steps", "sims_per_batch", "instances"):
+        for key in ("steps", "sims_per_batch", "instances", "sentence_groups"):
             if not isinstance(config[key], int) or config[key] < 1:
                 raise UserError(f"tasks.cross_dative.{key}={config[key]!r} must be a positive integer")
         if config.stimuli not in STIMULI:
@@ -188,6 +189,7 @@ class CrossDativeTask(Task):
             steps=int(config.steps),
             init_scale=float(config.init_scale),
             sims_per_batch=int(config.sims_per_batch),
+            max_groups=int(config.sentence_groups),
         )
         good_ids = [learner.encode(s) for s in good]
         bad_ids = [learner.encode(s) for s in bad]

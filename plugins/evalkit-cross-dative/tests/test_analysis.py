@@ -10,18 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from evalkit_cross_dative.analysis import (
-    FEATURES,
-    analyze,
-    cdg_scores,
-    feature_columns,
-    first_argument_effects,
-    fit_mixed_model,
-    main,
-    plot_effects,
-    read_table,
-    select_lr,
-)
+from evalkit_cross_dative.analysis import analyze, main
+from evalkit_cross_dative.effects import first_argument_effects
+from evalkit_cross_dative.features import FEATURES, feature_columns
+from evalkit_cross_dative.mixed_models import fit_mixed_model
+from evalkit_cross_dative.plot import plot_effects
+from evalkit_cross_dative.scores import cdg_scores, select_lr
+from evalkit_cross_dative.table_reading import read_table
 
 from evalkit.api import UserError
 

@@ -63,6 +63,7 @@ def test_a_learner_is_trained_exported_and_taught_the_novel_verb(tmp_path):
         "tasks.dative_run.steps": "4",
         "tasks.dative_run.lrs": "(0.1, 0.01)",
         "tasks.dative_run.bootstrap": "40",
+        "tasks.dative_run.sentence_groups": "2",
     }
     res = run(cfg, overrides)
     task = res["tasks"]["dative_run"]

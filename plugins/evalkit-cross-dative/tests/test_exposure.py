@@ -58,7 +58,7 @@ def evalkit_run(folder: Path, lrs, steps: int, sims_per_batch: int, exposures=EX
         [learner.encode(s) for s in good],
         [learner.encode(s) for s in bad],
         [learner.encode(s) for s in gen],
-        Protocol(steps=steps, sims_per_batch=sims_per_batch),
+        Protocol(steps=steps, sims_per_batch=sims_per_batch, max_groups=3),  # fewer programs to compile
     )
     after = jax_state(model)
     assert all(np.array_equal(before[k], after[k]) for k in before)  # the frozen learner is untouched
@@ -133,7 +133,7 @@ def evalkit_run_on(folder: str, shape: dict) -> dict:
     out = run_simulations(
         model, mesh, DEFAULT_RULES, rows, [0.1] * 3, [learner.encode(s) for s in EXPOSURES],
         [learner.encode(s) for s in good], [learner.encode(s) for s in bad], [learner.encode(s) for s in gen],
-        Protocol(steps=5, sims_per_batch=2),
+        Protocol(steps=5, sims_per_batch=2, max_groups=2),
     )  # fmt: skip
     return {"val": out.val_scores.tolist(), "gen": out.gen_scores.tolist(), "best": out.best_step.tolist()}
 

@@ -8,25 +8,11 @@ from itertools import product
 from pathlib import Path
 
 import pytest
-from evalkit_cross_dative.stimuli import (
-    FEATURES,
-    RELEASE_FILE,
-    ROLES,
-    Exposure,
-    Lexicon,
-    Phrase,
-    argument_types,
-    configurations,
-    default_lexicon,
-    exposures_from_release,
-    generate_exposures,
-    make_code,
-    parse_code,
-    parse_sentence,
-    read_release,
-    render,
-    to_adaptation_json,
-)
+from evalkit_cross_dative.codes import FEATURES, ROLES, argument_types, make_code, parse_code
+from evalkit_cross_dative.lexicon import Lexicon, Phrase, configurations, default_lexicon
+from evalkit_cross_dative.release import RELEASE_FILE, exposures_from_release, parse_sentence, read_release
+from evalkit_cross_dative.sentences import Exposure, render, to_adaptation_json
+from evalkit_cross_dative.stimuli import generate_exposures
 
 from evalkit.api import UserError
 
@@ -187,9 +173,9 @@ def test_seeded_generation(generated):
 
 def test_release_draws_match_cpython_random():
     """The written-out index draws equal random.choice/sample/choices on this Python."""
-    from evalkit_cross_dative.stimuli import _ReleaseDraws
+    from evalkit_cross_dative.draws import ReleaseDraws
 
-    ours, ref = _ReleaseDraws(42), random.Random(42)
+    ours, ref = ReleaseDraws(42), random.Random(42)
     words = [f"w{i}" for i in range(30)]
     for n in (1, 2, 3, 7, 8, 30):
         assert ours.choice(words[:n]) == ref.choice(words[:n])
