@@ -79,13 +79,17 @@ def _param(value: jax.Array, axes: Axes) -> nnx.Param:
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class Cache:
-    """KV cache for generation. Slots [0, index) are filled; segment id 0 marks an empty slot."""
+    """KV cache for generation. Slots [0, index) are filled; segment id 0 marks an empty slot.
+
+    ``index`` is one scalar for the whole batch (rows filled in lockstep), or one entry per row ([B], e.g. the
+    slots of a continuous-batching engine, each at its own length); a call writes its T new slots at each
+    row's index and returns index + T (callers may move a row's index back to drop slots)."""
 
     keys: tuple[jax.Array, ...]  # per layer [B, K, Dh, S] (KEY_CACHE_AXES), stored after RoPE
     values: tuple[jax.Array, ...]  # per layer [B, K, S, Dh] (KV_AXES)
     segment_ids: jax.Array  # [B, S] int32
     positions: jax.Array  # [B, S] int32
-    index: jax.Array  # scalar int32: the next slot to write
+    index: jax.Array  # int32, scalar or [B]: the next slot to write
 
     def pad_to(self, length: int) -> Cache:
         """The same cache with empty (segment 0) slots appended up to `length` slots."""
@@ -215,10 +219,7 @@ class Attention(nnx.Module):
         prefill = kv is not None and kv[0].shape[-1] == k.shape[1]
         if kv is not None:
             k_cache = shard_activation(jnp.transpose(k, (0, 2, 3, 1)), KEY_CACHE_AXES).astype(kv[0].dtype)
-            kv = (
-                jax.lax.dynamic_update_slice(kv[0], k_cache, (0, 0, 0, index)),
-                jax.lax.dynamic_update_slice(kv[1], v.astype(kv[1].dtype), (0, 0, index, 0)),
-            )
+            kv = (write_slots(kv[0], k_cache, index, 3), write_slots(kv[1], v.astype(kv[1].dtype), index, 2))
         b, t, h, dh = q.shape
         kh = self.num_kv_heads
         # [B, K, G, T, Dh] with the softmax scale folded in: batch and kv head lead, so both attention
@@ -307,7 +308,25 @@ def _cache_axes(cache: Cache | None) -> Cache | None:
     if cache is None:
         return None
     n = len(cache.keys)
-    return Cache((KEY_CACHE_AXES,) * n, (KV_AXES,) * n, ("batch", "length"), ("batch", "length"), ())
+    index_axes = ("batch",) if cache.index.ndim else ()
+    return Cache((KEY_CACHE_AXES,) * n, (KV_AXES,) * n, ("batch", "length"), ("batch", "length"), index_axes)
+
+
+def write_slots(buffer: jax.Array, new: jax.Array, index: jax.Array, axis: int) -> jax.Array:
+    """``buffer`` with ``new`` written along ``axis`` from slot ``index`` (scalar, or per row [B] with the batch
+    as axis 0 of both arrays). The caller keeps ``index + new.shape[axis]`` within the buffer (a start past it
+    is clamped, as by ``dynamic_update_slice``)."""
+    if index.ndim == 0:
+        return jax.lax.dynamic_update_slice(
+            buffer, new, tuple(index if a == axis else 0 for a in range(buffer.ndim))
+        )
+
+    def one(row: jax.Array, update: jax.Array, start: jax.Array) -> jax.Array:
+        return jax.lax.dynamic_update_slice(
+            row, update, tuple(start if a == axis - 1 else 0 for a in range(row.ndim))
+        )
+
+    return jax.vmap(one)(buffer, new.astype(buffer.dtype), index)
 
 
 def _explicit_mesh() -> bool:
@@ -333,8 +352,8 @@ class Transformer(nnx.Module):
                 "...d,dv->...v", (cfg.d_model, cfg.vocab_size), ("embed", "vocab"), cfg, rngs
             )
 
-    def init_cache(self, batch: int, max_len: int) -> Cache:
-        """An empty cache of `max_len` slots per row."""
+    def init_cache(self, batch: int, max_len: int, per_row_index: bool = False) -> Cache:
+        """An empty cache of `max_len` slots per row (with one write index per row if `per_row_index`)."""
         cfg = self.config
         k, dh, n = cfg.num_kv_heads, head_dim(cfg), cfg.num_layers
         keys = tuple(
@@ -348,7 +367,7 @@ class Transformer(nnx.Module):
             values=values,
             segment_ids=jnp.zeros((batch, max_len), jnp.int32),
             positions=jnp.zeros((batch, max_len), jnp.int32),
-            index=jnp.zeros((), jnp.int32),
+            index=jnp.zeros((batch,) if per_row_index else (), jnp.int32),
         )
 
     def _in_auto_axes(self, method: str, out_logical: object, out_like: object, *args: object) -> object:
@@ -502,11 +521,12 @@ class Transformer(nnx.Module):
             q_slots, k_slots = jnp.arange(t), jnp.arange(t)
         else:
             index = cache.index
-            k_segments = jax.lax.dynamic_update_slice(cache.segment_ids, segment_ids, (0, index))
-            k_positions = jax.lax.dynamic_update_slice(cache.positions, positions, (0, index))
-            q_slots, k_slots = index + jnp.arange(t), jnp.arange(k_segments.shape[1])
+            k_segments = write_slots(cache.segment_ids, segment_ids, index, 1)
+            k_positions = write_slots(cache.positions, positions, index, 1)
+            # [T], or [B, T] when each row has its own index
+            q_slots, k_slots = index[..., None] + jnp.arange(t), jnp.arange(k_segments.shape[1])
         mask = (
-            (k_slots[None, None, :] <= q_slots[None, :, None])
+            (k_slots[None, None, :] <= q_slots[..., :, None])
             & (segment_ids[:, :, None] == k_segments[:, None, :])
             & (k_segments[:, None, :] != 0)
         )

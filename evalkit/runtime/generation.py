@@ -114,7 +114,10 @@ def _argmax(logits: jax.Array) -> jax.Array:
 
 
 def _sample(logits: jax.Array, params: _Params, step: jax.Array) -> jax.Array:
-    """Next token per row: argmax at temperature 0, else temperature / top-k / top-p sampling."""
+    """Next token per row: argmax at temperature 0, else temperature / top-k / top-p sampling.
+
+    `step` (scalar, or [B] when rows are at different lengths) is the index of the token being sampled in
+    its row's output: with the row's seed and key hash it makes the row's PRNG key."""
     greedy = _argmax(logits)
 
     def sampled() -> jax.Array:
@@ -132,11 +135,12 @@ def _sample(logits: jax.Array, params: _Params, step: jax.Array) -> jax.Array:
         threshold = jnp.take_along_axis(ordered, last[:, None], axis=-1)
         x = jnp.where(x >= threshold, x, -jnp.inf)
 
-        def one(seed: jax.Array, key_hash: jax.Array, row: jax.Array) -> jax.Array:
-            key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), key_hash), step)
+        def one(seed: jax.Array, key_hash: jax.Array, row: jax.Array, index: jax.Array) -> jax.Array:
+            key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), key_hash), index)
             return jax.random.categorical(key, row)
 
-        drawn = jax.vmap(one)(params.seed, params.key_hash, x).astype(jnp.int32)
+        steps = jnp.broadcast_to(step, params.seed.shape)
+        drawn = jax.vmap(one)(params.seed, params.key_hash, x, steps).astype(jnp.int32)
         return jnp.where(params.temperature > 0, drawn, greedy)
 
     return jax.lax.cond(jnp.any(params.temperature > 0), sampled, lambda: greedy)

@@ -78,9 +78,10 @@ class FlaxModelHandle:
 
     def generate(self, requests: Sequence[Generate]) -> list[Generation]:
         if self._generator is None:
-            from evalkit.runtime.generation import Generator  # written alongside; loaded on demand
+            from evalkit.runtime.engines import generator_class  # loaded on demand
 
-            self._generator = Generator(
+            engine = generator_class(self.runtime)
+            self._generator = engine(
                 self.model, self.mesh, self.rules, self.runtime, self.runtime_stats, self.tokenizer
             )
         return self._generator.generate(render_chats(requests, self.chat_template))

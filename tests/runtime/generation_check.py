@@ -1,15 +1,17 @@
 """Shared fixtures for tests/runtime/test_generation.py, and a script that generates on sharded meshes.
 
-    python generation_check.py   # 8 fake devices: data=8, data=4 x tensor=2, explicit 2x2x2
+    python generation_check.py [static|continuous]   # 8 fake devices: data=8, data=4 x tensor=2, explicit 2x2x2
 
-prints one JSON line, {mesh name: [[tokens], ...]} for `REQUESTS`; `print_process_generations()` does
-the same in each process of a `jax.distributed` group (4 devices per process, data x tensor=2).
+prints one JSON line, {mesh name: [[tokens], ...]} for `REQUESTS` with that engine (default static);
+`print_process_generations(engine)` does the same in each process of a `jax.distributed` group (4 devices
+per process, data x tensor=2).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 
 if __name__ == "__main__":  # device count must be set before jax starts
     os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
@@ -22,6 +24,7 @@ from evalkit.api.requests import Generate  # noqa: E402
 from evalkit.config import runtime_defaults  # noqa: E402
 from evalkit.models import Transformer, VocabTokenizer, transformer_config  # noqa: E402
 from evalkit.runtime import make_mesh, mesh_config  # noqa: E402
+from evalkit.runtime.engines import generator_class  # noqa: E402
 from evalkit.runtime.generation import Generator  # noqa: E402
 from evalkit.runtime.stats import RuntimeStats  # noqa: E402
 
@@ -66,41 +69,47 @@ def make_generator(
     tokenizer=TOKENIZER,
     stats: RuntimeStats | None = None,
     model: Transformer | None = None,
+    engine: str = "static",
+    prefill_chunk: int = 4,
     **runtime,
 ) -> Generator:
-    """A Generator over a data x fsdp x tensor mesh with 4-row batches (`stats` holds compiled programs)."""
+    """A generator (`engine`: static or continuous) over a data x fsdp x tensor mesh with 4-row batches or
+    4 slots (`stats` holds compiled programs); continuous prefill in chunks of `prefill_chunk` tokens, so the
+    test prompts take several chunks."""
     cfg = mesh_config()
     cfg.shape = {"data": 1, "fsdp": 1, "tensor": 1, **shape}
     cfg.axis_types = axis_types
     mesh = make_mesh(cfg, devices=devices)
     rt = runtime_defaults()
     rt.batch.generate_batch = 4
+    rt.generate.engine = engine
+    rt.generate.prefill_chunk = prefill_chunk
     for key, value in runtime.items():
         rt[key] = value
     model = make_model() if model is None else model
-    return Generator(model, mesh, cfg.rules, rt, stats or RuntimeStats(), tokenizer)
+    return generator_class(rt)(model, mesh, cfg.rules, rt, stats or RuntimeStats(), tokenizer)
 
 
 def tokens_of(generator: Generator) -> list[list[int]]:
     return [list(g.tokens) for g in generator.generate(REQUESTS)]
 
 
-def print_process_generations() -> None:
+def print_process_generations(engine: str = "static") -> None:
     """In each process of a started `jax.distributed` group: every generation, as this process sees it."""
-    generator = make_generator({"data": jax.device_count() // 2, "tensor": 2})
+    generator = make_generator({"data": jax.device_count() // 2, "tensor": 2}, engine=engine)
     print(json.dumps({f"process{jax.process_index()}": tokens_of(generator)}), flush=True)
 
 
-def main() -> None:
+def main(engine: str = "static") -> None:
     out = {
-        "data8": tokens_of(make_generator({"data": 8})),
-        "data4_tensor2": tokens_of(make_generator({"data": 4, "tensor": 2})),
+        "data8": tokens_of(make_generator({"data": 8}, engine=engine)),
+        "data4_tensor2": tokens_of(make_generator({"data": 4, "tensor": 2}, engine=engine)),
         "explicit_2x2x2": tokens_of(
-            make_generator({"data": 2, "fsdp": 2, "tensor": 2}, axis_types="explicit")
+            make_generator({"data": 2, "fsdp": 2, "tensor": 2}, axis_types="explicit", engine=engine)
         ),
     }
     print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])

@@ -24,21 +24,27 @@ from generation_check import REQUESTS, TOKENIZER, make_generator, make_model
 
 from evalkit.api.requests import Generate
 from evalkit.errors import UserError
+from evalkit.runtime.continuous import ContinuousGenerator
 from evalkit.runtime.generation import Generator, bucket
 from evalkit.testing_multiprocess import run_processes
 
 CHECK_SCRIPT = Path(__file__).with_name("generation_check.py")
 
 
-@pytest.fixture(scope="module")
-def gen() -> Generator:
-    return make_generator({}, devices=jax.devices()[:1])
+ENGINES = ("static", "continuous")
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def gen(request) -> Generator:
+    """Each test runs on both engines: static batches and continuous batching (4 slots, 4-token chunks)."""
+    return make_generator({}, devices=jax.devices()[:1], engine=request.param)
 
 
 @pytest.fixture(scope="module")
-def reference(gen) -> list[list[int]]:
-    """Tokens for REQUESTS on one device: the baseline every mesh must reproduce."""
-    return [list(g.tokens) for g in gen.generate(REQUESTS)]
+def reference() -> list[list[int]]:
+    """Tokens for REQUESTS from the static engine on one device: the baseline every engine and mesh must
+    reproduce (greedy and sampled rows alike)."""
+    return [list(g.tokens) for g in make_generator({}, devices=jax.devices()[:1]).generate(REQUESTS)]
 
 
 @functools.cache
@@ -58,6 +64,10 @@ def naive_greedy(prompt: list[int], steps: int) -> list[int]:
         logits = forward(state, jnp.asarray(toks), jnp.arange(width, dtype=jnp.int32)[None])
         seq.append(int(jnp.argmax(logits[0, len(seq) - 1])))
     return seq[len(prompt) :]
+
+
+def _engine(generator: Generator) -> str:
+    return "continuous" if isinstance(generator, ContinuousGenerator) else "static"
 
 
 def _subprocess_env(**extra: str) -> dict[str, str]:
@@ -151,7 +161,9 @@ class _EosTokenizer(type(TOKENIZER)):
 def test_eos_and_stop_token_ids(gen):
     base = gen.generate([Generate("abcdefg", max_new_tokens=16)])[0]
     j = next(j for j in range(2, 16) if base.tokens[j] not in base.tokens[:j])
-    eos_gen = make_generator({}, jax.devices()[:1], tokenizer=_EosTokenizer(base.tokens[j]), stats=gen.stats)
+    eos_gen = make_generator(
+        {}, jax.devices()[:1], tokenizer=_EosTokenizer(base.tokens[j]), stats=gen.stats, engine=_engine(gen)
+    )
     out = eos_gen.generate([Generate("abcdefg", max_new_tokens=16)])[0]
     assert (out.tokens, out.finish_reason) == (base.tokens[:j], "eos")
     assert out.text == TOKENIZER.decode(base.tokens[:j])
@@ -167,29 +179,31 @@ def test_too_long_prompt_truncates_left_or_errors(gen):
     out = gen.generate([Generate(prompt, max_new_tokens=16)])[0]
     assert out.truncated == 38 - 16 and gen.stats.truncated_count == before + 1
     assert out.tokens == gen.generate([Generate(prompt[-16:], max_new_tokens=16)])[0].tokens
-    strict = make_generator({}, devices=jax.devices()[:1], too_long="error")
+    strict = make_generator({}, devices=jax.devices()[:1], too_long="error", engine=_engine(gen))
     with pytest.raises(UserError, match="--config.runtime.too_long"):
         strict.generate([Generate(prompt, max_new_tokens=16)])
     with pytest.raises(UserError, match="empty context"):  # no BOS/EOS to start from
         strict.generate([Generate("", max_new_tokens=4)])
 
 
-def test_identically_shaped_models_share_executables_but_not_outputs(reference):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_identically_shaped_models_share_executables_but_not_outputs(reference, engine):
     from evalkit.runtime.stats import clear_shared_executables
 
     one = jax.devices()[:1]
-    first = make_generator({}, devices=one)
+    first = make_generator({}, devices=one, engine=engine)
     assert [list(g.tokens) for g in first.generate(REQUESTS)] == reference
-    other = make_generator({}, devices=one, model=make_model(seed=1))  # same shapes, other weights
+    other = make_generator({}, devices=one, model=make_model(seed=1), engine=engine)  # same shapes
     shared = [list(g.tokens) for g in other.generate(REQUESTS)]
     assert other.stats.compiles == 0 and other.stats.reused_compiles == first.stats.compiles > 0
     clear_shared_executables()
-    fresh = make_generator({}, devices=one, model=make_model(seed=1))
+    fresh = make_generator({}, devices=one, model=make_model(seed=1), engine=engine)
     assert [list(g.tokens) for g in fresh.generate(REQUESTS)] == shared and fresh.stats.compiles > 0
     assert shared != reference
 
 
 def test_compile_count_does_not_grow_with_requests(gen, reference):
+    assert [list(g.tokens) for g in gen.generate(REQUESTS)] == reference
     compiles = gen.stats.compiles
     many = [dataclasses.replace(r, key=f"{r.key}-{i}") for i in range(3) for r in REQUESTS]  # 15 requests
     out = gen.generate(many)
@@ -197,15 +211,18 @@ def test_compile_count_does_not_grow_with_requests(gen, reference):
     assert [list(out[i].tokens) for i in (0, 3, 5, 8)] == [reference[0], reference[3]] * 2  # greedy rows
     assert gen.stats.new_tokens > 0 and gen.stats.device_s > 0
     assert [bucket(n) for n in (5, 17, 25, 33, 100)] == [16, 24, 32, 48, 128]
+    if _engine(gen) == "continuous":
+        return  # no partial batches (test_continuous_refills_slots_and_equals_static counts its programs)
     wide = copy.copy(gen)
     wide.batch_size = 32  # a partial last batch halves while it fits, down to 8 rows
     assert [wide._rows(n) for n in (1, 8, 9, 16, 17, 32)] == [8, 8, 16, 16, 32, 32]
     assert bucket(40, cap=32) == 40 and bucket(20, cap=16) == 20
 
 
-def test_same_outputs_on_data_and_tensor_meshes(reference):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_same_outputs_on_data_and_tensor_meshes(reference, engine):
     proc = subprocess.run(
-        [sys.executable, str(CHECK_SCRIPT)],
+        [sys.executable, str(CHECK_SCRIPT), engine],
         capture_output=True,
         text=True,
         timeout=300,
@@ -217,12 +234,53 @@ def test_same_outputs_on_data_and_tensor_meshes(reference):
 
 
 @pytest.mark.multiprocess
-def test_two_processes_return_all_generations(reference):
+@pytest.mark.parametrize("engine", ENGINES)
+def test_two_processes_return_all_generations(reference, engine):
     script = (
         f"import sys\nsys.path.insert(0, {str(CHECK_SCRIPT.parent)!r})\n"
-        "import generation_check\ngeneration_check.print_process_generations()\n"
+        f"import generation_check\ngeneration_check.print_process_generations({engine!r})\n"
     )
     outputs = run_processes(script, n=2, devices_per_process=4, timeout=300)
     assert [json.loads(out.strip().splitlines()[-1]) for out in outputs] == [
         {f"process{i}": reference} for i in range(2)
     ]
+
+
+def test_continuous_refills_slots_and_equals_static():
+    """More requests than slots, prompts of several prefill chunks, mixed max_new_tokens in one pool, stop
+    strings and ids: every output equals the static engine's, and the compile count does not grow."""
+    one = jax.devices()[:1]
+    letters = "abcdefghijklmnop"
+    mixed = [*REQUESTS] + [
+        Generate(letters[:k], max_new_tokens=m, key=f"m{k}", temperature=0.7 if k % 2 else 0.0)
+        for k, m in ((3, 7), (9, 2), (1, 1), (16, 16), (5, 11), (12, 3), (14, 9), (2, 13))
+    ]
+    static = make_generator({}, devices=one).generate(mixed)
+    continuous = make_generator({}, devices=one, engine="continuous")
+    assert continuous.generate(mixed) == static
+    compiles = continuous.stats.compiles
+    assert compiles == 3
+    assert (
+        continuous.generate([*mixed, *mixed]) == [*static, *static] and continuous.stats.compiles == compiles
+    )
+    # Sampling is keyed per item: another slot count gives the same outputs.
+    eight = make_generator({}, devices=one, engine="continuous")
+    eight.batch_size = 8
+    assert eight.generate(mixed) == static
+
+
+def test_engine_is_chosen_by_the_runtime_config():
+    from evalkit.config import runtime_defaults
+    from evalkit.runtime.engines import generator_class
+
+    rt = runtime_defaults()
+    assert generator_class(None) is Generator and generator_class(rt) is Generator
+    rt.generate.engine = "continuous"
+    assert generator_class(rt) is ContinuousGenerator
+    rt.generate.engine = "fast"
+    with pytest.raises(
+        UserError, match="runtime.generate.engine='fast' is not valid; use one of: continuous"
+    ):
+        generator_class(rt)
+    with pytest.raises(UserError, match="prefill_chunk=48 is not valid; use a power of two"):
+        make_generator({}, devices=jax.devices()[:1], engine="continuous", prefill_chunk=48)

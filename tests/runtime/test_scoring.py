@@ -181,7 +181,7 @@ def test_rolling_sums_disjoint_windows():
 
 
 def test_flax_handle_scores_generates_and_reports(monkeypatch):
-    from evalkit.runtime import generation
+    from evalkit.runtime import engines
     from evalkit.runtime.handle import FLAX_MODEL_SPEC, flax_model_config, load_flax_model
 
     cfg = flax_model_config()
@@ -201,7 +201,7 @@ def test_flax_handle_scores_generates_and_reports(monkeypatch):
         def generate(self, requests):
             return [Generation("x", (120,), "length") for _ in requests]
 
-    monkeypatch.setattr(generation, "Generator", FakeGenerator)
+    monkeypatch.setattr(engines, "generator_class", lambda runtime_cfg: FakeGenerator)
     assert handle.generate([Generate("ab", max_new_tokens=1)])[0].text == "x"
     stats = handle.stats()
     assert stats["compiles"] == 1 and stats["processes"] == 1 and stats["devices"] >= 1
