@@ -3,12 +3,13 @@
 The static engine (`generation.Generator`) decodes a batch until its longest row stops, so with long-tailed
 output lengths most of its decode steps serve rows that are already done. Here every slot is a row of one
 cache of `cache_len` slots with its own write index; when a row stops (EOS, stop id, stop string, its own
-`max_new_tokens`) the host hands its slot the next request, whose prompt is prefilled into that row in
-chunks of `prefill_chunk` tokens (one chunk per slot per round, so a long prompt does not stall the others)
-while the other slots keep decoding. Requests of any `max_new_tokens` share the pool.
+`max_new_tokens`) the host hands its slot the next request. Its prompt is prefilled in chunks of
+`prefill_chunk` tokens into a one-row staging cache, between decode runs of the other slots, and then
+inserted into the slot (the pool's cache is written, never read, by that call, so it is updated in place).
+Requests of any `max_new_tokens` share the pool.
 
 Shapes are fixed per `generate` call (slots, cache length, output length, prefill chunk, stop-id width), so
-there are three executables (init, prefill chunk, decode), compiled once and counted in the runtime stats.
+there are four executables (init, staging chunk, insert, decode), compiled once and counted in the stats.
 An item's output does not depend on its slot or neighbours: positions are its own, padding and other rows
 are masked out, and sampling uses the row's key `fold_in(fold_in(key(seed), crc32(request.key)), index)`
 with `index` the token's place in its own output, as in the static engine (greedy outputs equal it).
@@ -81,66 +82,64 @@ def _init_slots(graphdef: nnx.GraphDef, slots: int, cache_len: int, new_len: int
     )
 
 
-def _prefill_chunk(
+def _stage_chunk(
     graphdef: nnx.GraphDef,
     state: nnx.State,
-    pool: _Slots,
-    params: _Params,
-    slot: jax.Array,
+    staging: Cache,
     tokens: jax.Array,
     positions: jax.Array,
     count: jax.Array,
     first: jax.Array,
-    last: jax.Array,
-) -> _Slots:
-    """Writes `count` prompt tokens ([1, C], padded) into `slot`'s cache row from its index (from slot 0 when
-    `first`); after the `last` chunk, samples the row's first new token and starts it decoding."""
+) -> tuple[Cache, jax.Array]:
+    """Writes `count` prompt tokens ([1, C], padded) into the one-row staging cache (emptied first when
+    `first`); returns it and the hidden state of the last real token ([1, D])."""
     model = nnx.merge(graphdef, state)
-    cache = pool.cache
+    index = jnp.where(first, 0, staging.index)
+    staging = dataclasses.replace(staging, segment_ids=jnp.where(first, 0, staging.segment_ids), index=index)
+    segments = (jnp.arange(tokens.shape[1]) < count).astype(jnp.int32)[None]
+    hidden, staging = model.hidden_states(tokens, positions, segments, staging)
+    staging = dataclasses.replace(staging, index=index + count)  # a last chunk's padding is overwritten later
+    return staging, jax.lax.dynamic_slice_in_dim(hidden[0], count - 1, 1, axis=0)
 
-    def take(x: jax.Array) -> jax.Array:
-        return jax.lax.dynamic_slice_in_dim(x, slot, 1, axis=0)
+
+def _insert(
+    graphdef: nnx.GraphDef,
+    state: nnx.State,
+    pool: _Slots,
+    staging: Cache,
+    hidden: jax.Array,
+    params: _Params,
+    slot: jax.Array,
+    next_pos: jax.Array,
+) -> _Slots:
+    """Copies a fully prefilled staging row into `slot`, samples the row's first new token from `hidden`
+    and starts it decoding. The pool's cache is only written here (never read), so the update is in place."""
+    model = nnx.merge(graphdef, state)
 
     def put(full: jax.Array, part: jax.Array) -> jax.Array:
         return jax.lax.dynamic_update_slice_in_dim(full, part.astype(full.dtype), slot, axis=0)
 
-    index = jnp.where(first, 0, take(cache.index))
-    segment_ids = jnp.where(first, 0, take(cache.segment_ids))  # a new request forgets the old row
-    row = Cache(
-        tuple(map(take, cache.keys)),
-        tuple(map(take, cache.values)),
-        segment_ids,
-        take(cache.positions),
-        index,
-    )
-    segments = (jnp.arange(tokens.shape[1]) < count).astype(jnp.int32)[None]
-    hidden, row = model.hidden_states(tokens, positions, segments, row)
+    cache = pool.cache
     cache = Cache(
-        tuple(map(put, cache.keys, row.keys)),
-        tuple(map(put, cache.values, row.values)),
-        put(cache.segment_ids, row.segment_ids),
-        put(cache.positions, row.positions),
-        put(cache.index, index + count),  # the padding slots of a last chunk are overwritten by decoding
+        tuple(map(put, cache.keys, staging.keys)),
+        tuple(map(put, cache.values, staging.values)),
+        put(cache.segment_ids, staging.segment_ids),
+        put(cache.positions, staging.positions),
+        put(cache.index, staging.index[None]),
     )
-
-    p = jax.tree.map(take, params)
-    h = jax.lax.dynamic_slice_in_dim(hidden[0], count - 1, 1, axis=0)  # [1, D]: the last prompt token
-    token = _sample(model.logits_from_hidden(h), p, jnp.zeros((1,), jnp.int32))
+    p = jax.tree.map(lambda x: jax.lax.dynamic_slice_in_dim(x, slot, 1, axis=0), params)
+    token = _sample(model.logits_from_hidden(hidden), p, jnp.zeros((1,), jnp.int32))
     started = p.max_new > 0
     n = started.astype(jnp.int32)
     active = started & (n < p.max_new) & ~_is_stop(token, p)
     out = jnp.zeros((1, pool.out.shape[1]), jnp.int32).at[:, 0].set(jnp.where(started, token, 0))
-
-    def chosen(new: jax.Array, old: jax.Array) -> jax.Array:
-        return put(old, jnp.where(last, new, take(old)))
-
     return _Slots(
         cache,
-        chosen(token, pool.token),
-        chosen(positions[:, count - 1] + 1, pool.pos),
-        chosen(n, pool.n),
-        chosen(active, pool.active),
-        chosen(out, pool.out),
+        put(pool.token, token),
+        put(pool.pos, next_pos[None]),
+        put(pool.n, n),
+        put(pool.active, active),
+        put(pool.out, out),
     )
 
 
@@ -216,6 +215,7 @@ class ContinuousGenerator(Generator):
                 f"--config.runtime.generate.prefill_chunk={chunk} is not valid; use a power of two such as 128"
             )
         self.prefill_chunk = chunk
+        self._cache_dtype = jnp.dtype(model.config.dtype)
 
     # -- shapes ----------------------------------------------------------------------------------
 
@@ -285,7 +285,26 @@ class ContinuousGenerator(Generator):
 
         init = functools.partial(_init_slots, self._graphdef, slots, cache_len, new_len)
         pool = self._compiled(("slots_init", *shape_key), init, shardings, (state,))(state)
-        prefill = functools.partial(_prefill_chunk, self._graphdef)
+        stage = functools.partial(_stage_chunk, self._graphdef)
+        insert = functools.partial(_insert, self._graphdef)
+        replicated = NamedSharding(self.mesh, PartitionSpec())
+        num_kv_heads, dh = self._kv_shape
+        layers = range(self.num_layers)
+        staging = Cache(
+            tuple(
+                self._replicated(np.zeros((1, num_kv_heads, dh, cache_len), self._cache_dtype))
+                for _ in layers
+            ),
+            tuple(
+                self._replicated(np.zeros((1, num_kv_heads, cache_len, dh), self._cache_dtype))
+                for _ in layers
+            ),
+            self._replicated(np.zeros((1, cache_len), np.int32)),
+            self._replicated(np.zeros((1, cache_len), np.int32)),
+            self._replicated(np.zeros((), np.int32)),
+        )
+        stage_shardings = (jax.tree.map(lambda _: replicated, staging), replicated)
+        staged: int | None = None  # the slot whose prompt the staging cache holds
         decode = functools.partial(_decode_slots, self._graphdef, self.max_len - 1)
         scalar = NamedSharding(self.mesh, PartitionSpec())
 
@@ -306,34 +325,52 @@ class ContinuousGenerator(Generator):
             if params is None:
                 params = _Params(*(self._place(x) for x in host_params))
 
-            prefilling = False
-            for s, sl in enumerate(table):  # one prompt chunk per prefilling slot
-                if sl.item is None or sl.decoding:
-                    continue
+            # Prompts go through the one-row staging cache, a chunk per call, then into their slot. A round
+            # prefills as many chunks as slots wait (at least one), so a long prompt does not stall decoding.
+            budget = max(1, sum(1 for sl in table if sl.item is not None and not sl.decoding))
+            while budget > 0:
+                if staged is None:
+                    staged = next(
+                        (i for i, sl in enumerate(table) if sl.item is not None and not sl.decoding), None
+                    )
+                    if staged is None:
+                        break
+                sl = table[staged]
                 prompt = sl.item.prompt
                 lo, hi = sl.prefilled, min(len(prompt), sl.prefilled + chunk)
                 tokens = np.zeros((1, chunk), np.int32)
-                positions = np.zeros((1, chunk), np.int32)
+                positions = np.full((1, chunk), hi - 1, np.int32)
                 tokens[0, : hi - lo] = prompt[lo:hi]
                 positions[0, : hi - lo] = np.arange(lo, hi)
-                positions[0, hi - lo :] = hi - 1
                 args = (
                     state,
-                    pool,
-                    params,
-                    self._replicated(np.asarray(s, np.int32)),
+                    staging,
                     self._replicated(tokens),
                     self._replicated(positions),
                     self._replicated(np.asarray(hi - lo, np.int32)),
                     self._replicated(np.asarray(lo == 0)),
-                    self._replicated(np.asarray(hi == len(prompt))),
                 )
-                key = ("slots_prefill", chunk, *shape_key)
-                pool = self._compiled(key, prefill, shardings, args, donate_argnums=(1,))(*args)
+                key = ("slots_stage", chunk, *shape_key)
+                staging, hidden = self._compiled(key, stage, stage_shardings, args, donate_argnums=(1,))(
+                    *args
+                )
                 padded += chunk
+                budget -= 1
                 sl.prefilled = hi
-                sl.decoding = hi == len(prompt)
-                prefilling |= not sl.decoding
+                if hi == len(prompt):
+                    args = (
+                        state,
+                        pool,
+                        staging,
+                        hidden,
+                        params,
+                        self._replicated(np.asarray(staged, np.int32)),
+                        self._replicated(np.asarray(len(prompt), np.int32)),
+                    )
+                    key = ("slots_insert", *shape_key)
+                    pool = self._compiled(key, insert, shardings, args, donate_argnums=(1,))(*args)
+                    sl.decoding, staged = True, None
+            prefilling = any(sl.item is not None and not sl.decoding for sl in table)
 
             waiting = bool(pending) or prefilling
             steps = INTERLEAVED_STEPS if prefilling else STOP_STRING_STEPS if has_strings else DECODE_STEPS

@@ -259,7 +259,7 @@ def test_continuous_refills_slots_and_equals_static():
     continuous = make_generator({}, devices=one, engine="continuous")
     assert continuous.generate(mixed) == static
     compiles = continuous.stats.compiles
-    assert compiles == 3
+    assert compiles == 4  # slot init, staging chunk, insert, decode
     assert (
         continuous.generate([*mixed, *mixed]) == [*static, *static] and continuous.stats.compiles == compiles
     )
