@@ -40,30 +40,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_name
 
 PAPER_SHAPE = {"hidden": 256, "layers": 8, "heads": 8, "ffn": 1024, "vocab": 8192}
 STIMULUS_VOCAB = 1500  # larger vocabularies need filler text (see tokenizer_texts)
 REFERENCE_DIR = Path(__file__).resolve().parents[1] / "plugins" / "evalkit-cross-dative" / "tests"
 # Words written in place of "[verb]" in the tokenizer's training text (the novel verb must stay novel).
 FILL_WORDS = ("gave", "sent", "brought", "showed", "told", "threw", "picture", "ball", "little", "big")
-
-
-def cpu_name() -> str:
-    """The CPU model (figures name the machine they were measured on)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def tokenizer_texts(

@@ -28,13 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import tempfile
 import time
 
 import jax
 import numpy as np
 import torch
+from machine import cpu_name
 from twin import llama_twin
 
 from evalkit.api.requests import Generate
@@ -47,16 +47,6 @@ from evalkit.runtime.stats import RuntimeStats
 
 MAX_NEW = 1024
 SLACK = 48  # extra greedy tokens the planning pass looks at past a target for a fresh stop id
-
-
-def cpu_name() -> str:
-    try:
-        for line in open("/proc/cpuinfo", encoding="utf-8"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def target_lengths(n: int, median: float, rng: np.random.Generator) -> list[int]:
