@@ -80,8 +80,8 @@ def runtime_defaults() -> ConfigDict:
         }
     )
     c.batch = ConfigDict({"max_tokens": 16384, "max_rows": 64, "num_buckets": 4, "generate_batch": 32})
-    # Generation engine: 'static' (fixed batches) or 'continuous' (slots refilled as rows finish; docs/runtime.md).
-    c.generate = ConfigDict({"engine": "static", "prefill_chunk": 128})
+    # Generation engine: 'continuous' (slots refilled as rows finish; docs/runtime.md) or 'static' (fixed batches).
+    c.generate = ConfigDict({"engine": "continuous", "prefill_chunk": 128})
     c.too_long = TOO_LONG[0]  # inputs longer than the model's context: 'truncate' (left) or 'error'
     return c
 

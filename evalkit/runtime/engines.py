@@ -1,4 +1,4 @@
-"""Which generation engine a run uses: `runtime.generate.engine` ('static', the default, or 'continuous')."""
+"""Which generation engine a run uses: `runtime.generate.engine` ('continuous', the default, or 'static')."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ ENGINES = ("continuous", "static")
 
 
 def generator_class(runtime_cfg: Any) -> type:
-    """The generator class named by the runtime config (static batches unless it says 'continuous')."""
+    """The generator class named by the runtime config (continuous batching unless it says 'static')."""
     generate = None if runtime_cfg is None else runtime_cfg.get("generate")
-    engine = "static" if generate is None else generate.get("engine", "static")
+    engine = "continuous" if generate is None else generate.get("engine", "continuous")
     if engine == "static":
         from evalkit.runtime.generation import Generator
 

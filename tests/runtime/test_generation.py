@@ -274,9 +274,9 @@ def test_engine_is_chosen_by_the_runtime_config():
     from evalkit.runtime.engines import generator_class
 
     rt = runtime_defaults()
-    assert generator_class(None) is Generator and generator_class(rt) is Generator
-    rt.generate.engine = "continuous"
-    assert generator_class(rt) is ContinuousGenerator
+    assert generator_class(None) is ContinuousGenerator and generator_class(rt) is ContinuousGenerator
+    rt.generate.engine = "static"
+    assert generator_class(rt) is Generator
     rt.generate.engine = "fast"
     with pytest.raises(
         UserError, match="runtime.generate.engine='fast' is not valid; use one of: continuous"
