@@ -1,4 +1,4 @@
-"""Atomic writes of the analysis files (a temporary file beside the target, synced, then renamed over it), so a
+"""Atomic writes of the plugin's files (tables, analysis, tokenizer, learner markers (a temporary file beside the target, synced, then renamed over it), so a
 reader never sees a half-written result."""
 
 from __future__ import annotations
@@ -22,3 +22,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """:func:`write_bytes_atomic` of ``text`` as UTF-8 (line ends written as given)."""
+    write_bytes_atomic(path, text.encode("utf-8"))

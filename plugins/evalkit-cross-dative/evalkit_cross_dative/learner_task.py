@@ -20,7 +20,7 @@ from ml_collections import ConfigDict
 
 from evalkit.api import Example, Loglikelihood, ModelHandle, Record, Task, UserError
 from evalkit_cross_dative import aochildes, files
-from evalkit_cross_dative.table import write_atomic
+from evalkit_cross_dative.atomic import write_text_atomic
 
 #: the paper's learner (OPT, reference note §2): 8 layers, width 256, 8 heads, FFN 1,024, ReLU, 128 positions
 PAPER_MODEL = dict(
@@ -129,7 +129,7 @@ class DativeLearnerTask(Task):
             train_bpe_tokenizer(
                 corpus["train"], folder, vocab_size=config.vocab_size, min_frequency=config.min_frequency
             )
-            write_atomic(
+            write_text_atomic(
                 folder / "corpus.json",
                 json.dumps(
                     {
@@ -225,7 +225,7 @@ class DativeLearnerTask(Task):
             self.probe_model_config(config),
             tokenizer_spec=str(self.tokenizer_dir(config)),
         )
-        write_atomic(marker, stamp)
+        write_text_atomic(marker, stamp)
         return None
 
     def summarize(self, records: Sequence[Record], config: ConfigDict) -> Mapping[str, Any]:

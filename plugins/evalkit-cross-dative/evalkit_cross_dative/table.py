@@ -4,11 +4,11 @@ construction), built from the task's records, and written as CSV (for the author
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from evalkit_cross_dative.atomic import write_text_atomic
 
 #: the columns of upstream's best_lr_results_hypwise.csv, with the learner first (upstream: one file per seed).
 COLUMNS = (
@@ -67,23 +67,10 @@ def records_table(records: Iterable[Mapping[str, Any]]) -> Any:
     return frame.sort_values(["learner", "item_id", "lr", "state", "generalization_dative"], kind="stable")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Writes ``text`` to ``path`` through a temporary file in the same folder, so a reader never sees half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_table(frame: Any, folder: str | Path) -> tuple[Path, Path]:
     """Writes ``table.csv`` and ``table.jsonl`` atomically into ``folder``; returns their paths."""
     folder = Path(folder)
     csv_path, jsonl_path = folder / "table.csv", folder / "table.jsonl"
-    write_atomic(csv_path, frame.to_csv(index=False))
-    write_atomic(jsonl_path, "".join(json.dumps(row) + "\n" for row in frame.to_dict(orient="records")))
+    write_text_atomic(csv_path, frame.to_csv(index=False))
+    write_text_atomic(jsonl_path, "".join(json.dumps(row) + "\n" for row in frame.to_dict(orient="records")))
     return csv_path, jsonl_path

@@ -8,8 +8,6 @@ size 8,192, min frequency 2, and a post-processor that prepends `<s>` to every s
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,6 +15,8 @@ from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers
 from tokenizers.models import BPE
 from tokenizers.processors import TemplateProcessing
 from tokenizers.trainers import BpeTrainer
+
+from evalkit_cross_dative.atomic import write_text_atomic
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)  # ids 0, 1, 2, 3 in this order
@@ -52,18 +52,6 @@ def _tokenizer_config() -> dict[str, object]:
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Writes `text` to a temporary file next to `path`, then renames it over `path`."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def train_bpe_tokenizer(
     texts: Iterable[str], out_dir: str | Path, *, vocab_size: int = 8192, min_frequency: int = 2
 ) -> Path:
@@ -80,6 +68,6 @@ def train_bpe_tokenizer(
     tok.post_processor = _bos_processor(tok.token_to_id(BOS))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out / TOKENIZER_FILE, tok.to_str(pretty=True))
-    _write_atomic(out / CONFIG_FILE, json.dumps(_tokenizer_config(), indent=2) + "\n")
+    write_text_atomic(out / TOKENIZER_FILE, tok.to_str(pretty=True))
+    write_text_atomic(out / CONFIG_FILE, json.dumps(_tokenizer_config(), indent=2) + "\n")
     return out
