@@ -16,12 +16,20 @@ log-uniform, random token ids; each continuation is the last 1..``--max-continua
 Both hold the same weights: ``twin.llama_twin`` saves the PyTorch model as a Hugging Face folder and
 evalkit loads that folder (``model.checkpoint``), as a user importing a checkpoint would.
 
+``--workload multiple-choice``: questions with 4 choices of 1-20 tokens sharing one context of 20-400
+tokens (log-uniform), scored by evalkit twice in one run, with ``runtime.batch.share_prefixes`` on (each
+context fed once per question) and off (once per choice). It reports the tokens fed to the model, tokens/s
+of the requests' input tokens (the same numerator for both, so the ratio is the time ratio) and the largest
+log-likelihood difference between the two (absolute, and relative to the log-likelihood: the sums of
+20 float32 log-probs near -10 each are only accurate to about 1e-7 of their size).
+
 Both engines score the same input tokens; tokens/s is input tokens over wall time (``ratio`` = evalkit /
 torch). Because the machine may be shared, tokens per CPU-second of each process is reported too. The
 last line printed is one JSON object: evalkit_tokens_per_s, torch_tokens_per_s, ratio, padding_fraction
 (evalkit), compiles, max_abs_logprob_diff, and more; ``mfu`` (2N FLOPs/token) when on a GPU.
 
     python benchmarks/scoring.py --quick
+    python benchmarks/scoring.py --workload multiple-choice --quick
 """
 
 from __future__ import annotations
@@ -50,7 +58,22 @@ def make_requests(n: int, vocab: int, lo: int, hi: int, max_cont: int, seed: int
     return out
 
 
-def run_evalkit(requests, checkpoint: str, max_tokens: int, num_buckets: int):
+def make_choice_requests(
+    questions: int, vocab: int, lo: int, hi: int, choices: int, max_cont: int, seed: int
+) -> list[tuple[list, list]]:
+    """``choices`` (context, continuation) pairs per question, sharing a context of log-uniform [lo, hi]
+    tokens; continuations of 1..max_cont tokens."""
+    rng = np.random.default_rng(seed)
+    lengths = np.exp(rng.uniform(math.log(lo), math.log(hi + 1), questions)).astype(int).clip(lo, hi)
+    out = []
+    for length in lengths:
+        context = rng.integers(0, vocab, int(length)).tolist()
+        for _ in range(choices):
+            out.append((context, rng.integers(0, vocab, int(rng.integers(1, max_cont + 1))).tolist()))
+    return out
+
+
+def run_evalkit(requests, checkpoint: str, max_tokens: int, num_buckets: int, share: bool = True):
     from evalkit.api.requests import Loglikelihood
     from evalkit.config import runtime_defaults
     from evalkit.runtime.handle import flax_model_config, load_flax_model
@@ -60,6 +83,7 @@ def run_evalkit(requests, checkpoint: str, max_tokens: int, num_buckets: int):
     runtime = runtime_defaults()
     runtime.batch.max_tokens = max_tokens
     runtime.batch.num_buckets = num_buckets
+    runtime.batch.share_prefixes = share
     handle = load_flax_model(cfg, runtime)
     reqs = [Loglikelihood(tuple(c), tuple(x)) for c, x in requests]
     t0, c0 = time.perf_counter(), time.process_time()
@@ -97,8 +121,72 @@ def run_torch(model, requests, batch_size: int, max_len: int):
     return out, time.perf_counter() - t0, time.process_time() - c0, 1.0 - real / padded
 
 
+def main_multiple_choice(args: argparse.Namespace, kept: object) -> None:
+    """Shared vs unshared contexts on the multiple-choice workload, one process, same weights."""
+    import tempfile
+
+    import jax
+    from twin import llama_twin
+
+    from evalkit.models import llama_20m
+
+    questions = 64 if args.quick else args.questions
+    model_cfg = llama_20m()
+    requests = make_choice_requests(
+        questions, model_cfg.vocab_size, 20, 400, 4, args.max_choice_tokens, args.seed
+    )
+    tokens = sum(len(c) + len(x) - 1 for c, x in requests)
+    print(
+        f"{questions} questions x 4 choices, {tokens} input tokens, "
+        f"device {jax.devices()[0].device_kind} x{jax.device_count()}"
+    )
+    tmp = tempfile.TemporaryDirectory(prefix="evalkit-bench-")
+    llama_twin(model_cfg, tmp.name)
+    runs = {}
+    for share in (True, False):
+        handle, results, wall, _ = run_evalkit(requests, tmp.name, args.max_tokens, args.num_buckets, share)
+        stats = handle.stats()
+        runs[share] = (results, wall, stats)
+        name = "shared" if share else "unshared"
+        print(
+            f"{name:9s} {wall:6.2f}s ({stats['compile_s']:.1f}s compiling, partly overlapped): "
+            f"{stats['real_tokens']} tokens fed, {tokens / wall:.0f} tokens/s "
+            f"({tokens / max(1e-9, stats['device_s']):.0f} without waiting for compilation), "
+            f"padding {stats['padding_fraction']:.3f}, {stats['compiles']} compiles"
+        )
+    (shared, s_wall, s_stats), (alone, u_wall, u_stats) = runs[True], runs[False]
+    diff = max(abs(a.logprob - b.logprob) for a, b in zip(shared, alone, strict=True))
+    rel = max(abs(a.logprob - b.logprob) / max(1.0, abs(b.logprob)) for a, b in zip(shared, alone))
+    same_greedy = all(a.is_greedy == b.is_greedy for a, b in zip(shared, alone, strict=True))
+    summary = {
+        "workload": "multiple-choice",
+        "questions": questions,
+        "requests": len(requests),
+        "tokens": tokens,
+        "shared_fed_tokens": s_stats["real_tokens"],
+        "unshared_fed_tokens": u_stats["real_tokens"],
+        "shared_tokens_per_s": round(tokens / s_wall, 1),
+        "unshared_tokens_per_s": round(tokens / u_wall, 1),
+        "speedup": round(u_wall / s_wall, 3),
+        "speedup_excl_compile": round(u_stats["device_s"] / max(1e-9, s_stats["device_s"]), 3),
+        "max_abs_logprob_diff": float(f"{diff:.3e}"),
+        "max_rel_logprob_diff": float(f"{rel:.3e}"),
+        "identical_greedy": same_greedy,
+        "compiles": {"shared": s_stats["compiles"], "unshared": u_stats["compiles"]},
+        "host_mmap_threshold": kept,
+    }
+    print(
+        f"speedup {summary['speedup']:.2f}x, max |logprob diff| {diff:.2e} ({rel:.1e} relative), "
+        f"identical greedy {same_greedy}"
+    )
+    print(json.dumps(summary))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workload", choices=("mixed", "multiple-choice"), default="mixed")
+    parser.add_argument("--questions", type=int, default=1000, help="multiple-choice questions (4 choices)")
+    parser.add_argument("--max-choice-tokens", type=int, default=20)
     parser.add_argument("--quick", action="store_true", help="128 requests instead of 5,000")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--min-len", type=int, default=10)
@@ -113,6 +201,8 @@ def main() -> None:
     add_keep_host_memory(parser)
     args = parser.parse_args()
     kept = apply_keep_host_memory(args)
+    if args.workload == "multiple-choice":
+        return main_multiple_choice(args, kept)
     n = 128 if args.quick else args.requests
 
     import tempfile

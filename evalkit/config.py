@@ -79,7 +79,10 @@ def runtime_defaults() -> ConfigDict:
             "process_id": placeholder(int),
         }
     )
-    c.batch = ConfigDict({"max_tokens": 16384, "max_rows": 64, "num_buckets": 4, "generate_batch": 32})
+    # share_prefixes: requests with one context (multiple-choice choices) score it once (docs/runtime.md).
+    c.batch = ConfigDict(
+        {"max_tokens": 16384, "max_rows": 64, "num_buckets": 4, "generate_batch": 32, "share_prefixes": True}
+    )
     # Generation engine: 'continuous' (slots refilled as rows finish; docs/runtime.md) or 'static' (fixed batches).
     c.generate = ConfigDict({"engine": "continuous", "prefill_chunk": 128})
     c.too_long = TOO_LONG[0]  # inputs longer than the model's context: 'truncate' (left) or 'error'

@@ -3,7 +3,8 @@
 Call: `model(tokens [B,T] int32, positions [B,T] int32, segment_ids [B,T] | None, cache | None)`
 -> `(logits float32 [B,T,V], cache | None)`. Attention sees a key when it is at or before the
 query's slot, in the same segment, and its segment is not 0 (0 = padding). Packed rows use
-segments 1, 2, ... with positions restarting at 0; left-padded rows give pads segment 0.
+segments 1, 2, ... with positions restarting at 0; left-padded rows give pads segment 0. A segment may
+also continue an earlier segment of its row, a prefix shared by several (`prefix_segments`).
 Without a KV cache, long rows attend block-causally, skipping the fully masked upper triangle (see
 `evalkit.models.attention`). A query with no visible key (a padding slot) attends to nothing: its
 attention output is 0.
@@ -414,8 +415,13 @@ class Transformer(nnx.Module):
         cache: Cache | None = None,
         *,
         scan_layers: bool = False,
+        prefix_segments: jax.Array | None = None,
     ) -> tuple[jax.Array, Cache | None]:
         """Final-norm output [B, T, D] and the updated cache (None without one).
+
+        `prefix_segments` [B, T] (shared-prefix scoring): for each token, a segment of its row laid out
+        before it whose keys it also sees, as if that segment were its own context; 0 = none. Several
+        segments can so continue one prefix that is computed once.
 
         `scan_layers` (forward-only callers without a cache, such as packed scoring): run the layers as
         one `scan` over their stacked weights when those total at most SCAN_LAYERS_MAX_BYTES. XLA then
@@ -423,7 +429,9 @@ class Transformer(nnx.Module):
         a stacked copy of the layer weights per call, and under autodiff it was slower, so training
         leaves it off.
         """
-        return self._dispatch_hidden(tokens, positions, segment_ids, cache, scan_layers, from_tokens=True)
+        return self._dispatch_hidden(
+            tokens, positions, segment_ids, prefix_segments, cache, scan_layers, from_tokens=True
+        )
 
     def hidden_states_from_embeddings(
         self,
@@ -434,13 +442,16 @@ class Transformer(nnx.Module):
     ) -> tuple[jax.Array, Cache | None]:
         """As :meth:`hidden_states`, from input embeddings [B, T, D] (e.g. :meth:`embed_tokens` with some
         rows replaced) instead of token ids; position embeddings are added here, as for tokens."""
-        return self._dispatch_hidden(embeddings, positions, segment_ids, cache, False, from_tokens=False)
+        return self._dispatch_hidden(
+            embeddings, positions, segment_ids, None, cache, False, from_tokens=False
+        )
 
     def _dispatch_hidden(
         self,
         inputs: jax.Array,
         positions: jax.Array,
         segment_ids: jax.Array | None,
+        prefix_segments: jax.Array | None,
         cache: Cache | None,
         scan_layers: bool,
         *,
@@ -458,6 +469,7 @@ class Transformer(nnx.Module):
                     inputs,
                     positions,
                     segment_ids,
+                    prefix_segments,
                 )
             return self._in_auto_axes(
                 "_hidden_states" if from_tokens else "_hidden_from_embeddings",
@@ -467,12 +479,13 @@ class Transformer(nnx.Module):
                 positions,
                 segment_ids,
                 cache,
+                prefix_segments,
             )
         if scan:
-            return self._scanned_hidden_states(inputs, positions, segment_ids)
+            return self._scanned_hidden_states(inputs, positions, segment_ids, prefix_segments)
         if from_tokens:
-            return self._hidden_states(inputs, positions, segment_ids, cache)
-        return self._hidden_from_embeddings(inputs, positions, segment_ids, cache)
+            return self._hidden_states(inputs, positions, segment_ids, cache, prefix_segments)
+        return self._hidden_from_embeddings(inputs, positions, segment_ids, cache, prefix_segments)
 
     def _scannable(self) -> bool:
         leaves = jax.tree.leaves(nnx.state(self.layers, nnx.Param))
@@ -481,9 +494,13 @@ class Transformer(nnx.Module):
         )
 
     def _scanned_hidden_states(
-        self, tokens: jax.Array, positions: jax.Array, segment_ids: jax.Array | None
+        self,
+        tokens: jax.Array,
+        positions: jax.Array,
+        segment_ids: jax.Array | None,
+        prefix_segments: jax.Array | None,
     ) -> tuple[jax.Array, None]:
-        return self._hidden_states(tokens, positions, segment_ids, None, scan_layers=True)
+        return self._hidden_states(tokens, positions, segment_ids, None, prefix_segments, scan_layers=True)
 
     def _hidden_states(
         self,
@@ -491,10 +508,11 @@ class Transformer(nnx.Module):
         positions: jax.Array,
         segment_ids: jax.Array | None,
         cache: Cache | None,
+        prefix_segments: jax.Array | None = None,
         scan_layers: bool = False,
     ) -> tuple[jax.Array, Cache | None]:
         x = self.embed(tokens).astype(self.dtype)
-        return self._hidden_from_embeddings(x, positions, segment_ids, cache, scan_layers)
+        return self._hidden_from_embeddings(x, positions, segment_ids, cache, prefix_segments, scan_layers)
 
     def _hidden_from_embeddings(
         self,
@@ -502,6 +520,7 @@ class Transformer(nnx.Module):
         positions: jax.Array,
         segment_ids: jax.Array | None,
         cache: Cache | None,
+        prefix_segments: jax.Array | None = None,
         scan_layers: bool = False,
     ) -> tuple[jax.Array, Cache | None]:
         if segment_ids is None:
@@ -525,10 +544,14 @@ class Transformer(nnx.Module):
             k_positions = write_slots(cache.positions, positions, index, 1)
             # [T], or [B, T] when each row has its own index
             q_slots, k_slots = index[..., None] + jnp.arange(t), jnp.arange(k_segments.shape[1])
+        same_segment = segment_ids[:, :, None] == k_segments[:, None, :]
+        if prefix_segments is not None:
+            prefix_segments = prefix_segments.astype(jnp.int32)
+            same_segment |= (prefix_segments[:, :, None] == k_segments[:, None, :]) & (
+                prefix_segments[:, :, None] != 0
+            )
         mask = (
-            (k_slots[None, None, :] <= q_slots[..., :, None])
-            & (segment_ids[:, :, None] == k_segments[:, None, :])
-            & (k_segments[:, None, :] != 0)
+            (k_slots[None, None, :] <= q_slots[..., :, None]) & same_segment & (k_segments[:, None, :] != 0)
         )
         bias = self.pos_embed.attention_bias(positions, k_positions)
 

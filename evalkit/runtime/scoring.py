@@ -8,6 +8,11 @@ tokenizer's BOS (EOS when it has none) as the only context token, as lm-eval doe
 One jitted function per batch shape (counted in :class:`RuntimeStats`) takes the model state as an
 argument, computes per-token target log-probs (float32 log-softmax at the target) and greedy flags on
 device, and reduces them per segment, so only ``[rows, max_segments]`` scalars return to the host.
+
+Requests with the same context (the choices of a multiple-choice question) share it
+(``runtime.batch.share_prefixes``, on by default): the packer lays the context out once and each
+continuation attends to it as its own context (``prefix_segments``), so the context is computed once per
+row instead of once per choice, with the same log-likelihoods.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ class Scorer:
             max_rows=int(batch.max_rows),
             num_buckets=int(batch.num_buckets),
             row_multiple=_batch_shards(mesh, self.rules),
+            share_prefixes=bool(batch.share_prefixes),
         )
         self.graphdef, state = nnx.split(model)
         # Part of every executable's key: only identically shaped models on this mesh share executables.
@@ -163,7 +169,8 @@ class Scorer:
                 )
             self.stats.truncated_count += 1
             context = context[cut:]
-        return PackItem(np.asarray(context + continuation, np.int32), len(continuation)), cut
+        whole = np.asarray(context + continuation, np.int32)
+        return PackItem(whole, len(continuation), shared=len(context)), cut
 
     # --- device -------------------------------------------------------------------------------------
 
@@ -217,7 +224,8 @@ class Scorer:
 
     def _device_args(self, batch: Batch) -> list[jax.Array]:
         rows_sharding, slots_sharding, _ = self._shardings(batch.shape_key)
-        args = [_to_device(x, rows_sharding) for x in (batch.tokens, batch.positions, batch.segment_ids)]
+        rows = (batch.tokens, batch.positions, batch.segment_ids, batch.prefix_segments)
+        args = [_to_device(x, rows_sharding) for x in rows]
         args += [
             _to_device(x, slots_sharding)
             for x in (batch.score_index, batch.score_target, batch.score_segment)
@@ -240,10 +248,10 @@ class Scorer:
             body = jax.sharding.auto_axes(body, out_sharding=(out_sharding.spec,) * 3)
         fn = jax.jit(
             body,
-            in_shardings=(self._state_shardings, *[rows_sharding] * 3, *[slots_sharding] * 3),
+            in_shardings=(self._state_shardings, *[rows_sharding] * 4, *[slots_sharding] * 3),
             out_shardings=(out_sharding,) * 3,
         )
-        args = [jax.ShapeDtypeStruct((rows, length), np.int32, sharding=rows_sharding)] * 3
+        args = [jax.ShapeDtypeStruct((rows, length), np.int32, sharding=rows_sharding)] * 4
         args += [jax.ShapeDtypeStruct((rows, slots), np.int32, sharding=slots_sharding)] * 3
 
         def compile_now() -> Any:
@@ -261,6 +269,7 @@ def _score_rows(
     tokens: jax.Array,
     positions: jax.Array,
     segment_ids: jax.Array,
+    prefix_segments: jax.Array,
     score_index: jax.Array,
     score_target: jax.Array,
     score_segment: jax.Array,
@@ -270,7 +279,9 @@ def _score_rows(
     The LM head runs only on the [R, C] scored positions gathered from the [R, T, D] hidden states.
     """
     model = nnx.merge(graphdef, state)
-    hidden, _ = model.hidden_states(tokens, positions, segment_ids, scan_layers=True)
+    hidden, _ = model.hidden_states(
+        tokens, positions, segment_ids, scan_layers=True, prefix_segments=prefix_segments
+    )
     hidden = jnp.take_along_axis(hidden, score_index[..., None], axis=1)  # [R, C, D]
     logits = model.logits_from_hidden(hidden).astype(jnp.float32)  # [R, C, V]
     target_logit = jnp.take_along_axis(logits, score_target[..., None], axis=-1)[..., 0]

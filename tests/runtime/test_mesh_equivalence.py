@@ -1,6 +1,7 @@
 """Per-item log-likelihoods are identical on 1 device, an 8-device data mesh, a 4x2 data x tensor mesh, an
 Explicit-axes 2x2x2 data x fsdp x tensor mesh, and 2 processes x 4 devices (jax.distributed on localhost,
-rows fed per process, results all-gathered)."""
+rows fed per process, results all-gathered). The reference scores every request alone; the meshes and
+processes share the contexts of multiple-choice requests (runtime.batch.share_prefixes)."""
 
 import json
 import os
@@ -21,13 +22,13 @@ from evalkit.config import runtime_defaults
 from evalkit.runtime.handle import flax_model_config, load_flax_model
 
 
-def score(mesh_shape, distributed=None, axis_types="auto"):
+def score(mesh_shape, distributed=None, axis_types="auto", share=True):
     cfg = flax_model_config()
     cfg.update(dict(vocab_size=300, d_model=32, d_ff=64, num_layers=2, num_heads=4, num_kv_heads=2, max_len=64))
     rt = runtime_defaults()
     rt.mesh.shape.update(mesh_shape)
     rt.mesh.axis_types = axis_types
-    rt.batch.max_tokens, rt.batch.num_buckets = 512, 1
+    rt.batch.max_tokens, rt.batch.num_buckets, rt.batch.share_prefixes = 512, 1, share
     if distributed:
         rt.distributed.update(distributed)
     handle = load_flax_model(cfg, rt)
@@ -37,12 +38,18 @@ def score(mesh_shape, distributed=None, axis_types="auto"):
         ids = rng.integers(0, 256, int(rng.integers(3, 70))).tolist()
         cut = int(rng.integers(1, 6))
         requests.append(Loglikelihood(tuple(ids[:-cut]), tuple(ids[-cut:])))
+    for _ in range(8):  # multiple choice: 4 choices share a context (some contexts left-truncated)
+        context = tuple(rng.integers(0, 256, int(rng.integers(1, 66))).tolist())
+        requests += [Loglikelihood(context, tuple(rng.integers(0, 256, int(rng.integers(1, 6))).tolist()))
+                     for _ in range(4)]
     requests.append(Loglikelihood("The capital of France is", " Paris"))
+    requests.append(Loglikelihood("The capital of France is", " Lyon"))
     ll = handle.loglikelihood(requests)
     return {
         "logprob": [r.logprob for r in ll], "greedy": [r.is_greedy for r in ll],
         "truncated": [r.truncated for r in ll],
         "devices": handle.stats()["devices"], "processes": handle.stats()["processes"],
+        "fed": handle.stats()["real_tokens"],
     }
 """
 
@@ -104,7 +111,11 @@ def eight_devices():
 def reference(eight_devices):
     namespace: dict = {}
     exec(COMMON, namespace)  # noqa: S102 - the shared test script
-    return namespace["score"]({"data": -1, "fsdp": 1, "tensor": 1})  # pytest's own device (one, on CPU)
+    one_device = {"data": -1, "fsdp": 1, "tensor": 1}  # pytest's own device (one, on CPU)
+    alone, shared = namespace["score"](one_device, share=False), namespace["score"](one_device)
+    assert shared["fed"] < alone["fed"]
+    assert_same(shared, alone, "shared prefixes on one device")
+    return alone
 
 
 def test_single_process_meshes_match_one_device(eight_devices, reference):

@@ -131,6 +131,48 @@ def test_identically_shaped_models_share_executables_but_not_results():
     assert stats_other.compiles >= 1 and stats_other.reused_compiles == 0
 
 
+def multiple_choice_requests(questions, seed=0):
+    """4 choices per question sharing its context: some choices begin alike, some repeat, some contexts
+    are long enough to be left-truncated (then each choice keeps a different part), plus text pairs."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for q in range(questions):
+        context = tuple(rng.integers(0, 256, int(rng.integers(1, 70))).tolist())
+        first = tuple(rng.integers(0, 256, 1).tolist())
+        for c in range(4):
+            cont = tuple(rng.integers(0, 256, int(rng.integers(1, 7))).tolist())
+            out.append(Loglikelihood(context, first + cont if c % 2 else cont))
+        out.append(out[-1])
+    for answer in (" Paris", " Lyon", " Marseille"):
+        out.append(Loglikelihood("Q: The capital of France is? A:", answer))
+    out += [Loglikelihood("", " yes"), Loglikelihood("", " no")]
+    return out
+
+
+def test_shared_prefixes_score_like_requests_alone():
+    requests = multiple_choice_requests(24)
+    stats = {share: RuntimeStats() for share in (True, False)}
+    results = {}
+    for share in (True, False):
+        model, mesh, rules = setup()
+        rt = runtime_defaults()
+        rt.batch.max_tokens, rt.batch.num_buckets, rt.batch.share_prefixes = 256, 1, share
+        results[share] = Scorer(model, mesh, rules, rt, stats[share], TOK).loglikelihood(requests)
+    for req, shared, alone in zip(requests, results[True], results[False], strict=True):
+        assert abs(shared.logprob - alone.logprob) <= 1e-5, (req, shared, alone)
+        assert (shared.is_greedy, shared.num_tokens, shared.truncated) == (
+            alone.is_greedy,
+            alone.num_tokens,
+            alone.truncated,
+        )
+    for req, res in list(zip(requests, results[True]))[:40]:
+        if not res.truncated:
+            logprob, greedy = plain(req.context, req.continuation)
+            assert res.logprob == pytest.approx(logprob, abs=2e-5) and res.is_greedy == greedy
+    assert any(r.truncated for r in results[True])
+    assert stats[True].real_tokens < 0.5 * stats[False].real_tokens  # each context fed once, not 5 times
+
+
 def test_too_long_truncates_or_raises():
     ids = tuple(range(1, 81))  # 80 tokens: 15 over the context of 64
     stats = scorer().stats
