@@ -1,7 +1,7 @@
 """Masked softmax attention kernels of the transformer, in the `[B, K, G, T, Dh]` query layout.
 
 `attend` (dense, with a written-out gradient), `causal_attention` (uncached rows, in query blocks) and
-`attend_cached` (over a KV cache whose keys are stored `[B, K, Dh, S]`). Queries arrive pre-scaled;
+`attend_cached` (over a KV cache whose keys are stored `[B, K, Dh, S]`, reading only its filled blocks). Queries arrive pre-scaled;
 masks are `[B, T, S]` booleans; an optional additive bias is `[B, K, G, T, S]`. A query with no visible
 key (a padding slot) attends to nothing: its output is 0 and no gradient flows through it.
 """
@@ -26,6 +26,8 @@ MIN_QUERY_BLOCK = 32
 MAX_QUERY_BLOCKS = 16
 BLOCKED_MIN_LENGTH = 128
 TILE_BYTES = 2 << 20
+# A KV cache read in blocks of this many slots (decode with `filled`) skips the blocks no row has reached.
+CACHE_BLOCK = 128
 
 
 def _softmax_weights(
@@ -55,10 +57,64 @@ def _softmax_attention(
 
 
 def attend_cached(
-    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    mask: jax.Array,
+    bias: jax.Array | None,
+    filled: jax.Array | None = None,
 ) -> jax.Array:
-    """:func:`attend` over a KV cache: keys [B,K,Dh,S] (the cache layout), values [B,K,S,Dh]."""
-    return _softmax_attention(q, k, v, mask, bias, keys="bkds")[0]
+    """:func:`attend` over a KV cache: keys [B,K,Dh,S] (the cache layout), values [B,K,S,Dh].
+
+    With `filled` (a traced count: no row sees a key at or past that slot) and a cache of several
+    CACHE_BLOCK-slot blocks, only the blocks below `filled` are read (:func:`_attend_cache_blocks`), so a
+    decode step costs what the longest live row needs, not the whole cache.
+    """
+    s = k.shape[-1]
+    if filled is None or s % CACHE_BLOCK or s == CACHE_BLOCK:
+        return _softmax_attention(q, k, v, mask, bias, keys="bkds")[0]
+    return _attend_cache_blocks(q, k, v, mask, bias, filled)
+
+
+def _attend_cache_blocks(
+    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None, filled: jax.Array
+) -> jax.Array:
+    """Online-softmax attention over the cache blocks below `filled`, one `while_loop` step per block.
+
+    A block no query sees leaves the running max, sum and output unchanged (its weights are exactly 0 and
+    the rescale factor exactly 1), so the result does not depend on how many blocks are read.
+    """
+    b, kh, g, t, dh = q.shape
+    blocks = (filled + CACHE_BLOCK - 1) // CACHE_BLOCK
+
+    def body(j: jax.Array, carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
+        top, total, out = carry
+        start = j * CACHE_BLOCK
+        k_j = jax.lax.dynamic_slice_in_dim(k, start, CACHE_BLOCK, axis=3)
+        v_j = jax.lax.dynamic_slice_in_dim(v, start, CACHE_BLOCK, axis=2)
+        scores = jnp.einsum("bkgtd,bkds->bkgts", q, k_j, preferred_element_type=jnp.float32)
+        if bias is not None:
+            scores = scores + jax.lax.dynamic_slice_in_dim(bias, start, CACHE_BLOCK, axis=4)
+        visible = jax.lax.dynamic_slice_in_dim(mask, start, CACHE_BLOCK, axis=2)
+        scores = jnp.where(visible[:, None, None], scores, MASK_VALUE)
+        new_top = jnp.maximum(top, jnp.max(scores, axis=-1, keepdims=True))
+        rescale = jnp.exp(top - new_top)
+        weights = jnp.exp(scores - new_top)
+        total = total * rescale + jnp.sum(weights, axis=-1, keepdims=True)
+        update = jnp.einsum(
+            "bkgts,bksd->bkgtd", weights.astype(v.dtype), v_j, preferred_element_type=jnp.float32
+        )
+        return new_top, total, out * rescale + update
+
+    init = (
+        jnp.full(
+            (b, kh, g, t, 1), MASK_VALUE / 2, jnp.float32
+        ),  # as in _softmax_weights: masked keys weigh 0
+        jnp.zeros((b, kh, g, t, 1), jnp.float32),
+        jnp.zeros((b, kh, g, t, dh), jnp.float32),
+    )
+    _, total, out = jax.lax.fori_loop(0, blocks, body, init)
+    return (out / jnp.where(total > 0, total, 1.0)).astype(v.dtype)
 
 
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None) -> jax.Array:

@@ -231,7 +231,8 @@ class Attention(nnx.Module):
         if kv is None or prefill:
             out = causal_attention(q, shard_activation(jnp.swapaxes(k, 1, 2), KV_AXES), v, mask, bias)
         else:
-            out = attend_cached(q, kv[0], kv[1], mask, bias)
+            # No row has a key at or past max(index) + t: later cache blocks are not read.
+            out = attend_cached(q, kv[0], kv[1], mask, bias, filled=jnp.max(index) + t)
         out = jnp.transpose(out, (0, 3, 1, 2, 4)).reshape(b, t, h, dh)
         out = shard_activation(out, ("batch", "length", "heads", "head_dim"))
         return self.o(out), kv

@@ -200,8 +200,16 @@ def test_blocked_attention_matches_dense(style, tile_bytes, length, monkeypatch)
     assert bool(jnp.all(jnp.isfinite(blocked)))
 
 
-@pytest.mark.parametrize("style", ["llama_gqa", "alibi_gelu", "opt"])
-def test_kv_cache_decoding_matches_full_forward(style):
+@pytest.mark.parametrize(
+    "style,cache_block",
+    [("llama_gqa", None), ("alibi_gelu", None), ("opt", None), ("llama_gqa", 4), ("alibi_gelu", 4)],
+)
+def test_kv_cache_decoding_matches_full_forward(style, cache_block, monkeypatch):
+    """cache_block=4: the 12-slot cache is read in 3 blocks, only those below the filled length."""
+    from evalkit.models import attention as attention_module
+
+    if cache_block is not None:
+        monkeypatch.setattr(attention_module, "CACHE_BLOCK", cache_block)
     model = styled(style)
     graphdef, state = nnx.split(model)
     rng = np.random.default_rng(2)
@@ -227,6 +235,28 @@ def test_kv_cache_decoding_matches_full_forward(style):
     real = np.asarray(segments) != 0
     np.testing.assert_allclose(np.asarray(decoded)[real], np.asarray(full)[real], atol=1e-5)
     assert bool(jnp.all(jnp.isfinite(decoded)))
+
+
+def test_cache_blocks_past_the_filled_length_change_nothing(monkeypatch):
+    """Reading more (fully masked) cache blocks gives bitwise the same output; a query that sees no key
+    gets 0; the blocked result equals dense attention."""
+    from evalkit.models import attention as attention_module
+
+    monkeypatch.setattr(attention_module, "CACHE_BLOCK", 8)
+    rng = np.random.default_rng(0)
+    b, kh, g, t, dh, s = 3, 2, 2, 1, 4, 32
+    q = jnp.asarray(rng.normal(size=(b, kh, g, t, dh)), jnp.float32)
+    k = jnp.asarray(rng.normal(size=(b, kh, dh, s)), jnp.float32)
+    v = jnp.asarray(rng.normal(size=(b, kh, s, dh)), jnp.float32)
+    lengths = np.array([5, 19, 0])  # row 2 sees nothing
+    mask = jnp.asarray(np.arange(s)[None, None, :] < lengths[:, None, None])
+    bias = jnp.asarray(rng.normal(size=(b, kh, g, t, s)), jnp.float32)
+    fn = jax.jit(attention_module.attend_cached)
+    few, more = fn(q, k, v, mask, bias, jnp.int32(19)), fn(q, k, v, mask, bias, jnp.int32(32))
+    np.testing.assert_array_equal(np.asarray(few), np.asarray(more))
+    dense = attention_module.attend_cached(q, k, v, mask, bias)
+    np.testing.assert_allclose(np.asarray(few), np.asarray(dense), atol=1e-6)
+    assert not np.asarray(few[2]).any()
 
 
 def test_alibi_slopes():

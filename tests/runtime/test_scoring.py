@@ -136,7 +136,7 @@ def multiple_choice_requests(questions, seed=0):
     are long enough to be left-truncated (then each choice keeps a different part), plus text pairs."""
     rng = np.random.default_rng(seed)
     out = []
-    for q in range(questions):
+    for _ in range(questions):
         context = tuple(rng.integers(0, 256, int(rng.integers(1, 70))).tolist())
         first = tuple(rng.integers(0, 256, 1).tolist())
         for c in range(4):
