@@ -1,4 +1,4 @@
-"""The ``evalkit`` command line: run, list, plugins (and score / train / convert from the runtime).
+"""The ``evalkit`` command line: run, list, plugins, new-plugin (and score / train / convert from the runtime).
 
 User errors print one sentence and exit 2 (``--debug`` shows the traceback); a run with a failed task
 exits 1. Importing this module does not import jax.
@@ -52,7 +52,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 # Subcommands that live next to the code they drive (loaded lazily so --help stays jax-free).
-_EXTRA_COMMANDS = ("evalkit.runtime.score_cli", "evalkit.runtime.convert_cli", "evalkit.results.compare")
+_EXTRA_COMMANDS = (
+    "evalkit.runtime.score_cli",
+    "evalkit.runtime.convert_cli",
+    "evalkit.results.compare",
+    "evalkit.plugin_template",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

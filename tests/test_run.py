@@ -286,8 +286,12 @@ def test_evaluate_task_helper(tmp_path, evalkit_host, installed_plugins, monkeyp
     assert res["tasks"]["toy_reverse"]["metrics"]["exact_match"]["value"] == 1.0
 
 
-def test_help_does_not_import_jax():
-    code = "import sys; from evalkit.cli import main; main(['plugins']); print('jax' in sys.modules)"
+@pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["plugins"]])
+def test_help_and_plugins_do_not_import_jax(argv):
+    code = (
+        f"import sys\nfrom evalkit.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+        "print('jax' in sys.modules)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent
     )

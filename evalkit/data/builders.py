@@ -89,6 +89,7 @@ def make_builder_class(
 
 
 def dataset_name(plugin: str, task: str) -> str:
+    """The TFDS dataset name of a plugin's task: both lower-cased, other characters as ``_``, joined by ``__``."""
     clean = lambda s: re.sub(r"[^a-z0-9_]", "_", s.lower())  # noqa: E731
     return f"{clean(plugin)}__{clean(task)}"
 

@@ -1,6 +1,6 @@
 """Models: a configurable decoder-only transformer, positional encodings, presets, tokenizers, checkpoints."""
 
-import importlib
+from evalkit.lazy import lazy_exports
 
 # Lazy exports: importing this package does not import jax until a name is used.
 _EXPORTS = {
@@ -29,10 +29,4 @@ _EXPORTS = {
     "validate_model_config": "evalkit.models.config",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

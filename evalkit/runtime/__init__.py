@@ -1,7 +1,7 @@
 """Runtime: device mesh, scoring and generation engines; re-exports the sharding helpers and sharded model
 creation (defined below the runtime, in :mod:`evalkit.sharding` and :mod:`evalkit.models.sharded`)."""
 
-import importlib
+from evalkit.lazy import lazy_exports
 
 # Lazy exports: importing this package does not import jax until a name is used.
 _EXPORTS = {
@@ -19,10 +19,4 @@ _EXPORTS = {
     "use_mesh": "evalkit.sharding",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -1,20 +1,21 @@
 """Training small probe transformers on a task's online documents: resumable, data parallel, reusable."""
 
-from evalkit.train.config import probe_config, train_config, validate_train_config
-from evalkit.train.data import make_batch
-from evalkit.train.probes import load_probe, probe_workdir, train_probe
-from evalkit.train.trainer import TrainResult, load_trained, run_hash, train
+from evalkit.lazy import lazy_exports
 
-__all__ = [
-    "TrainResult",
-    "load_probe",
-    "load_trained",
-    "make_batch",
-    "probe_config",
-    "probe_workdir",
-    "run_hash",
-    "train",
-    "train_config",
-    "train_probe",
-    "validate_train_config",
-]
+# Lazy exports: importing this package (or its jax-free `config` module, as plugins' default configs do)
+# does not import jax until a name that needs it is used.
+_EXPORTS = {
+    "TrainResult": "evalkit.train.trainer",
+    "load_probe": "evalkit.train.probes",
+    "load_trained": "evalkit.train.trainer",
+    "make_batch": "evalkit.train.data",
+    "probe_config": "evalkit.train.config",
+    "probe_workdir": "evalkit.train.probes",
+    "run_hash": "evalkit.train.trainer",
+    "train": "evalkit.train.trainer",
+    "train_config": "evalkit.train.config",
+    "train_probe": "evalkit.train.probes",
+    "validate_train_config": "evalkit.train.config",
+}
+
+__all__, __getattr__ = lazy_exports(__name__, _EXPORTS)
