@@ -57,6 +57,7 @@ _EXTRA_COMMANDS = (
     "evalkit.runtime.convert_cli",
     "evalkit.results.compare",
     "evalkit.plugin_template",
+    "evalkit.leaderboard.cli",
 )
 
 
@@ -68,9 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
         overrides, rest = split_overrides(argv)
         args = _parser().parse_args(rest)
-        if overrides and args.command not in ("run", "train", "score"):
+        if overrides and args.command not in ("run", "train", "score", "leaderboard"):
             raise UserError(
-                f"--config.* overrides only apply to `evalkit run`, `train` and `score`, not `{args.command}`"
+                f"--config.* overrides only apply to `evalkit run`, `train`, `score` and `leaderboard run`, "
+                f"not `{args.command}`"
             )
         return _dispatch(args, overrides)
     except UserError as exc:

@@ -2,7 +2,12 @@
 training seeds, the ID / OOD generalization gap, paired tests."""
 
 from evalkit.metrics.aggregate import natural_key, summarize_groups, summarize_scores
-from evalkit.metrics.bootstrap import bootstrap_ci, paired_bootstrap, resample_statistic
+from evalkit.metrics.bootstrap import (
+    bootstrap_ci,
+    paired_bootstrap,
+    resample_statistic,
+    weighted_paired_bootstrap,
+)
 from evalkit.metrics.generalization import (
     SPLIT_GROUP,
     gap,
@@ -29,4 +34,5 @@ __all__ = [
     "summarize_over_seeds",
     "summarize_scores",
     "summarize_suite_generalization",
+    "weighted_paired_bootstrap",
 ]

@@ -9,6 +9,7 @@ key (a padding slot) attends to nothing: its output is 0 and no gradient flows t
 from __future__ import annotations
 
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -26,8 +27,10 @@ MIN_QUERY_BLOCK = 32
 MAX_QUERY_BLOCKS = 16
 BLOCKED_MIN_LENGTH = 128
 TILE_BYTES = 2 << 20
-# A KV cache read in blocks of this many slots (decode with `filled`) skips the blocks no row has reached.
+# A KV cache read in blocks (decode with `filled`) skips the blocks no row has reached: blocks of
+# CACHE_BLOCK slots, or of the largest power of two dividing the cache length, at least MIN_CACHE_BLOCK.
 CACHE_BLOCK = 128
+MIN_CACHE_BLOCK = 32
 
 
 def _softmax_weights(
@@ -66,18 +69,31 @@ def attend_cached(
 ) -> jax.Array:
     """:func:`attend` over a KV cache: keys [B,K,Dh,S] (the cache layout), values [B,K,S,Dh].
 
-    With `filled` (a traced count: no row sees a key at or past that slot) and a cache of several
-    CACHE_BLOCK-slot blocks, only the blocks below `filled` are read (:func:`_attend_cache_blocks`), so a
-    decode step costs what the longest live row needs, not the whole cache.
+    With `filled` (a traced count: no row sees a key at or past that slot) and a cache of several blocks
+    (:func:`cache_block`), only the blocks holding slots below `filled` are read
+    (:func:`_attend_cache_blocks`), so a decode step costs what the longest row needs, not the whole cache.
     """
-    s = k.shape[-1]
-    if filled is None or s % CACHE_BLOCK or s == CACHE_BLOCK:
+    block = cache_block(k.shape[-1])
+    if filled is None or block is None:
         return _softmax_attention(q, k, v, mask, bias, keys="bkds")[0]
-    return _attend_cache_blocks(q, k, v, mask, bias, filled)
+    return _attend_cache_blocks(q, k, v, mask, bias, filled, block)
+
+
+def cache_block(length: int) -> int | None:
+    """The block size for reading a cache of `length` slots in blocks, or None to read it whole (a cache
+    of one block, or a length with no power-of-two divisor of at least MIN_CACHE_BLOCK)."""
+    block = math.gcd(length, CACHE_BLOCK)
+    return block if min(MIN_CACHE_BLOCK, CACHE_BLOCK) <= block < length else None
 
 
 def _attend_cache_blocks(
-    q: jax.Array, k: jax.Array, v: jax.Array, mask: jax.Array, bias: jax.Array | None, filled: jax.Array
+    q: jax.Array,
+    k: jax.Array,
+    v: jax.Array,
+    mask: jax.Array,
+    bias: jax.Array | None,
+    filled: jax.Array,
+    block: int,
 ) -> jax.Array:
     """Online-softmax attention over the cache blocks below `filled`, one `while_loop` step per block.
 
@@ -85,17 +101,18 @@ def _attend_cache_blocks(
     the rescale factor exactly 1), so the result does not depend on how many blocks are read.
     """
     b, kh, g, t, dh = q.shape
-    blocks = (filled + CACHE_BLOCK - 1) // CACHE_BLOCK
+    # Never past the cache: dynamic_slice would clamp a later start and read the last block twice.
+    blocks = jnp.minimum((filled + block - 1) // block, k.shape[-1] // block)
 
     def body(j: jax.Array, carry: tuple[jax.Array, jax.Array, jax.Array]) -> tuple:
         top, total, out = carry
-        start = j * CACHE_BLOCK
-        k_j = jax.lax.dynamic_slice_in_dim(k, start, CACHE_BLOCK, axis=3)
-        v_j = jax.lax.dynamic_slice_in_dim(v, start, CACHE_BLOCK, axis=2)
+        start = j * block
+        k_j = jax.lax.dynamic_slice_in_dim(k, start, block, axis=3)
+        v_j = jax.lax.dynamic_slice_in_dim(v, start, block, axis=2)
         scores = jnp.einsum("bkgtd,bkds->bkgts", q, k_j, preferred_element_type=jnp.float32)
         if bias is not None:
-            scores = scores + jax.lax.dynamic_slice_in_dim(bias, start, CACHE_BLOCK, axis=4)
-        visible = jax.lax.dynamic_slice_in_dim(mask, start, CACHE_BLOCK, axis=2)
+            scores = scores + jax.lax.dynamic_slice_in_dim(bias, start, block, axis=4)
+        visible = jax.lax.dynamic_slice_in_dim(mask, start, block, axis=2)
         scores = jnp.where(visible[:, None, None], scores, MASK_VALUE)
         new_top = jnp.maximum(top, jnp.max(scores, axis=-1, keepdims=True))
         rescale = jnp.exp(top - new_top)

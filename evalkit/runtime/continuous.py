@@ -167,12 +167,13 @@ def _decode_slots(
         step = active.astype(jnp.int32)
         pos = jnp.minimum(s.pos, max_pos)[:, None]
         hidden, cache = model.hidden_states(s.token[:, None], pos, step[:, None], s.cache)
-        cache = dataclasses.replace(cache, index=s.cache.index + step)
         token = _sample(model.logits_from_hidden(hidden[:, 0]), params, s.n)
         write = active[:, None] & (jnp.arange(new_len)[None, :] == s.n[:, None])
         out = jnp.where(write, token[:, None], s.out)
         n = s.n + step
         stops = active & ((n >= params.max_new) | _is_stop(token, params))
+        # A finished row's index drops to 0: the cache is read only up to the longest live row.
+        cache = dataclasses.replace(cache, index=jnp.where(active & ~stops, s.cache.index + step, 0))
         new = _Slots(cache, jnp.where(active, token, s.token), s.pos + step, n, active & ~stops, out)
         return new, i + 1, finished | jnp.any(stops)
 

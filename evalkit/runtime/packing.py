@@ -2,7 +2,7 @@
 
 A *sequence* is one scoring unit: token ids ``whole`` whose inputs are ``whole[:-1]``, targets
 ``whole[1:]``, and whose last ``num_scored`` targets are scored. Sequences are packed several to a row
-(one segment each, positions restarting at 0, segment 0 = padding) by first-fit decreasing into rows of
+(one segment each, positions restarting at 0, segment 0 = padding; shared prefixes below) by first-fit decreasing into rows of
 a few *bucket* lengths, and rows are grouped into batches of a fixed row count per bucket (~max_tokens
 tokens; the last batch is padded with empty rows). Only scored positions go through the LM head, in
 ``C = f T`` slots per row with ``f`` from a short ladder (1/32 ... 1) picked per bucket from the
@@ -139,7 +139,7 @@ class Batch:
     """
 
     tokens: np.ndarray  # [R, T] int32 inputs
-    positions: np.ndarray  # [R, T] int32, restarting at 0 per segment
+    positions: np.ndarray  # [R, T] int32, from 0 per segment (a shared prefix's continuations go on from it)
     segment_ids: np.ndarray  # [R, T] int32, 1..S per row, 0 = padding
     prefix_segments: np.ndarray  # [R, T] int32 shared-prefix segment a segment continues, 0 = none
     score_index: np.ndarray  # [R, C] int32 row position whose next-token prediction is scored

@@ -254,6 +254,12 @@ def test_cache_blocks_past_the_filled_length_change_nothing(monkeypatch):
     fn = jax.jit(attention_module.attend_cached)
     few, more = fn(q, k, v, mask, bias, jnp.int32(19)), fn(q, k, v, mask, bias, jnp.int32(32))
     np.testing.assert_array_equal(np.asarray(few), np.asarray(more))
+    every = jnp.ones_like(mask)  # a count past the cache never reads its last block twice
+    np.testing.assert_array_equal(
+        np.asarray(fn(q, k, v, every, bias, jnp.int32(45))),
+        np.asarray(fn(q, k, v, every, bias, jnp.int32(32))),
+    )
+    assert [attention_module.cache_block(n) for n in (8, 24, 32, 12)] == [None, 8, 8, None]
     dense = attention_module.attend_cached(q, k, v, mask, bias)
     np.testing.assert_allclose(np.asarray(few), np.asarray(dense), atol=1e-6)
     assert not np.asarray(few[2]).any()

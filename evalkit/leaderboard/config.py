@@ -1,0 +1,203 @@
+"""Leaderboard configs (``configs/leaderboards/*.py``): entries, the tasks they run, headline columns, ranking.
+
+A leaderboard config is a ``get_config()`` file like a run config (docs/leaderboards.md)::
+
+    title        str
+    tasks        {label: task keys}: what every entry runs (a run config's ``tasks``)
+    entries      ({name, model, overrides, description}, ...): ``model`` as a run config's ``model``;
+                 ``overrides`` ("dotted.key=value", ...) applied to the entry's run config as on the
+                 command line (e.g. ``"tasks.rasp_count.probe.model.position=alibi"``)
+    columns      ({title, score, tasks | suite, group}, ...): a headline column is the mean over its tasks
+                 of ``score``; ``suite`` names a suite of the run instead of listing tasks; ``group``
+                 ("key=value", e.g. "split=ood") keeps only the items of that group
+    rank_by      "mean" (the mean of the columns) or a column title; higher ranks first
+    seed, bootstrap_resamples   for the confidence intervals and the neighbour tests
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ml_collections import ConfigDict
+
+from evalkit.config import load_config_file
+from evalkit.errors import UserError
+
+ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
+KEYS = {"title", "tasks", "entries", "columns", "rank_by", "seed", "bootstrap_resamples", "reporters"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One row: a model (and overrides of the run config) whose results live in ``<results>/<name>/``."""
+
+    name: str
+    model: dict[str, Any]
+    overrides: dict[str, str]
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A headline column: the mean over ``tasks`` (or a ``suite``'s members) of ``score``."""
+
+    title: str
+    score: str
+    tasks: tuple[str, ...] = ()
+    suite: str = ""
+    group: tuple[str, str] | None = None  # (group key, value): only those items
+
+
+@dataclasses.dataclass(frozen=True)
+class Leaderboard:
+    """A validated leaderboard config."""
+
+    title: str
+    tasks: dict[str, Any]
+    entries: tuple[Entry, ...]
+    columns: tuple[Column, ...]
+    rank_by: str
+    seed: int
+    bootstrap_resamples: int
+    source: str
+
+    def run_config(self, entry: Entry, results_dir: str) -> ConfigDict:
+        """The run config of ``entry``: the board's tasks, the entry's model, output in ``results_dir/name``."""
+        cfg = ConfigDict()
+        cfg.output_dir = f"{results_dir}/{entry.name}"
+        cfg.seed = self.seed
+        cfg.model = ConfigDict(entry.model)
+        cfg.tasks = ConfigDict(self.tasks)
+        cfg.reporters = ("console",)
+        return cfg
+
+
+def load_leaderboard(spec: str) -> Leaderboard:
+    """Load and check a leaderboard config file (``path.py[:arg]``); every problem is one UserError."""
+    cfg = load_config_file(spec)
+    path = spec.partition(":")[0]
+    unknown = sorted(set(cfg.keys()) - KEYS)
+    if unknown:
+        raise UserError(
+            f"leaderboard {path}: unknown key {unknown[0]!r}; the keys are {', '.join(sorted(KEYS))}"
+        )
+    for key in ("title", "tasks", "entries", "columns"):
+        if key not in cfg:
+            raise UserError(f"leaderboard {path} has no {key!r}; add it (docs/leaderboards.md)")
+    entries = tuple(_entry(path, i, e) for i, e in enumerate(cfg.entries))
+    if not entries:
+        raise UserError(f"leaderboard {path} has no entries; add at least one model to `entries`")
+    seen: dict[str, int] = {}
+    for i, e in enumerate(entries):
+        if e.name in seen:
+            raise UserError(
+                f"leaderboard {path}: entries {seen[e.name]} and {i} are both named {e.name!r}; give each entry "
+                "its own name (it names its results directory)"
+            )
+        seen[e.name] = i
+    tasks = _plain(cfg.tasks)
+    if not isinstance(tasks, dict) or not tasks:
+        raise UserError(
+            f"leaderboard {path}: `tasks` must map task labels to their keys, e.g. {{'rasp_count': {{}}}}"
+        )
+    columns = tuple(_column(path, i, c, tasks) for i, c in enumerate(cfg.columns))
+    if not columns:
+        raise UserError(f"leaderboard {path} has no columns; add at least one headline column")
+    titles = [c.title for c in columns]
+    if len(set(titles)) != len(titles):
+        raise UserError(f"leaderboard {path}: two columns share a title; give each column its own title")
+    rank_by = str(cfg.get("rank_by", "mean"))
+    if rank_by != "mean" and rank_by not in titles:
+        raise UserError(
+            f"leaderboard {path}: rank_by={rank_by!r} is neither 'mean' nor a column title ({', '.join(titles)})"
+        )
+    return Leaderboard(
+        title=str(cfg.title),
+        tasks=tasks,
+        entries=entries,
+        columns=columns,
+        rank_by=rank_by,
+        seed=int(cfg.get("seed", 0)),
+        bootstrap_resamples=int(cfg.get("bootstrap_resamples", 2000)),
+        source=path,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """ConfigDicts and mappings as plain dicts (recursively), sequences as lists."""
+    if isinstance(value, ConfigDict):
+        value = value.to_dict()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _entry(path: str, i: int, raw: Any) -> Entry:
+    data = _plain(raw)
+    if not isinstance(data, dict) or "name" not in data or "model" not in data:
+        raise UserError(f"leaderboard {path}: entry {i} needs a `name` and a `model` (as in a run config)")
+    name = str(data["name"])
+    if not ENTRY_NAME.fullmatch(name):
+        raise UserError(
+            f"leaderboard {path}: entry name {name!r} must be letters, digits, '_', '-' or '.' (it names a directory)"
+        )
+    extra = sorted(set(data) - {"name", "model", "overrides", "description"})
+    if extra:
+        raise UserError(
+            f"leaderboard {path}: entry {name!r} has unknown key {extra[0]!r}; use name, model, overrides, description"
+        )
+    model = data["model"]
+    if not isinstance(model, dict) or "name" not in model:
+        raise UserError(f"leaderboard {path}: entry {name!r} needs model.name (a registered model kind)")
+    overrides = {}
+    raw_overrides = data.get("overrides") or ()
+    for item in [raw_overrides] if isinstance(raw_overrides, str) else raw_overrides:
+        key, sep, value = str(item).partition("=")
+        if not sep or not key.strip():
+            raise UserError(
+                f"leaderboard {path}: entry {name!r} override {item!r} must read 'dotted.key=value', as on the "
+                "command line without --config."
+            )
+        overrides[key.strip()] = value
+    return Entry(name, model, overrides, str(data.get("description", "")))
+
+
+def _column(path: str, i: int, raw: Any, tasks: dict[str, Any]) -> Column:
+    data = _plain(raw)
+    if not isinstance(data, dict) or "score" not in data or ("tasks" in data) == ("suite" in data):
+        raise UserError(
+            f"leaderboard {path}: column {i} needs a `score` and either `tasks` (labels) or `suite` (a suite label)"
+        )
+    listed = data.get("tasks", [])
+    listed = [listed] if isinstance(listed, str) else list(listed)
+    for label in listed:
+        if label not in tasks:
+            raise UserError(
+                f"leaderboard {path}: column {i} names task {label!r}, which is not in `tasks` "
+                f"({', '.join(tasks)}); add it there or fix the label"
+            )
+    suite = str(data.get("suite", ""))
+    if suite and suite not in tasks:
+        raise UserError(
+            f"leaderboard {path}: column {i} names suite {suite!r}, which is not in `tasks`; add the suite there"
+        )
+    group = None
+    if data.get("group"):
+        key, sep, value = str(data["group"]).partition("=")
+        if not sep or not key or not value:
+            raise UserError(
+                f"leaderboard {path}: column {i} group {data['group']!r} must read 'key=value', e.g. 'split=ood'"
+            )
+        group = (key, value)
+    extra = sorted(set(data) - {"title", "score", "tasks", "suite", "group"})
+    if extra:
+        raise UserError(
+            f"leaderboard {path}: column {i} has unknown key {extra[0]!r}; use title, score, tasks, suite, group"
+        )
+    title = str(data.get("title") or (suite or "+".join(listed)) + f" {data['score']}")
+    return Column(title, str(data["score"]), tuple(listed), suite, group)

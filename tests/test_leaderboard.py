@@ -1,0 +1,291 @@
+"""Leaderboards: `evalkit leaderboard run` runs and resumes entries, `build` joins their results into a site,
+Markdown and JSON with CIs, neighbour tests and provenance; strings from configs and result files are
+escaped; mixed task versions and other bad input are refused with one sentence."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from evalkit.testing import run_cli
+
+BOARD = """
+from ml_collections import ConfigDict
+
+
+def get_config():
+    c = ConfigDict()
+    c.title = "Toy board <b>{title}</b>"
+    c.tasks = ConfigDict({{
+        "toy_reverse": ConfigDict({{"num_items": 40}}),
+        "rev_b": ConfigDict({{"task": "toy_reverse", "seed": 5, "num_items": 30}}),
+        "toy_choice": ConfigDict({{"num_items": 20}}),
+    }})
+    c.entries = (
+        ConfigDict({{"name": "perfect", "model": {{"name": "fake"}}, "description": "<script>alert(1)</script>"}}),
+        ConfigDict({{"name": "noisy", "model": {{"name": "fake", "error_rate": 0.5}}}}),
+        ConfigDict({{"name": "{third}", "model": {{"name": "fake"}}, "overrides": ("model.error_rate=0.6",)}}),
+    )
+    c.columns = (
+        ConfigDict({{"title": "reverse <img src=x onerror=alert(2)>", "tasks": "toy_reverse", "score": "exact_match"}}),
+        ConfigDict({{"title": "both", "tasks": ("toy_reverse", "rev_b"), "score": "exact_match"}}),
+        ConfigDict({{"title": "choice", "tasks": "{choice_task}", "score": "acc"}}),
+    )
+    c.rank_by = "{rank_by}"
+    c.bootstrap_resamples = 500
+    return c
+"""
+
+
+def write_board(path: Path, **fields: str) -> Path:
+    values = {"title": "x", "third": "noisier", "choice_task": "toy_choice", "rank_by": "mean", **fields}
+    path.write_text(BOARD.format(**values))
+    return path
+
+
+@pytest.fixture(scope="module")
+def board_run(installed_plugins, tmp_path_factory):
+    """One leaderboard run of three fake-model entries on the toy plugin's tasks, shared by the tests."""
+    root = tmp_path_factory.mktemp("board")
+    board = write_board(root / "board.py")
+    paths = [installed_plugins["evalkit-toy"]]
+    res = run_cli(["leaderboard", "run", str(board), "--results", str(root / "results")], pythonpath=paths)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return root, board, paths
+
+
+def copy_results(src: Path, dst: Path, pattern: str = "*") -> None:
+    """Copy the entries' result files (all, or those named ``pattern``) so a test can alter its copy."""
+    for path in src.rglob(pattern):
+        if path.is_file():
+            target = dst / path.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+
+
+def cli(paths, *args):
+    return run_cli(list(args), pythonpath=paths)
+
+
+def test_run_skips_finished_entries_and_resumes_a_partial_one(board_run):
+    root, board, paths = board_run
+    again = cli(paths, "leaderboard", "run", str(board), "--results", str(root / "results"))
+    assert again.returncode == 0, again.stderr
+    assert [line.split(":")[1].strip().split(" ")[0] for line in again.stdout.splitlines() if ": " in line][
+        :3
+    ] == ["done"] * 3
+    # Kill "noisy" half-way: no results.json, half of one task's records.
+    noisy = root / "results" / "noisy"
+    (noisy / "results.json").unlink()
+    samples = noisy / "toy_reverse" / "samples.jsonl"
+    lines = samples.read_text().splitlines()
+    samples.write_text("\n".join(lines[:15]) + "\n")
+    resumed = cli(paths, "leaderboard", "run", str(board), "--results", str(root / "results"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "perfect: done" in resumed.stdout and "noisier: done" in resumed.stdout
+    assert "noisy: running" in resumed.stdout
+    task = json.loads((noisy / "results.json").read_text())["tasks"]["toy_reverse"]
+    assert (task["num_items"], task["num_resumed"]) == (40, 15)
+    assert len(samples.read_text().splitlines()) == 40
+
+
+def test_build_ranks_with_cis_tests_and_provenance(board_run):
+    root, board, paths = board_run
+    site = root / "site"
+    res = cli(
+        paths, "leaderboard", "build", str(board), "--results", str(root / "results"), "--out", str(site)
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert {p.name for p in site.iterdir()} == {
+        "index.html", "leaderboard.md", "leaderboard.json",
+        "task-toy_reverse.html", "task-rev_b.html", "task-toy_choice.html",
+        "plot-toy_reverse-length-exact_match.png", "plot-rev_b-length-exact_match.png",
+    }  # fmt: skip
+    assert (
+        "<img src='plot-toy_reverse-length-exact_match.png'" in (site / "task-toy_reverse.html").read_text()
+    )
+    data = json.loads((site / "leaderboard.json").read_text())
+    rows = data["rows"]
+    assert [r["entry"] for r in rows] == ["perfect", "noisy", "noisier"]
+    perfect, noisy = rows[0], rows[1]
+    assert perfect["cells"]["both"]["value"] == 1.0 and perfect["cells"]["both"]["n"] == 70
+    cell = noisy["cells"]["both"]
+    assert cell["ci_low"] < cell["value"] < cell["ci_high"]
+    assert perfect["vs_next"]["significant"] and perfect["vs_next"]["mean_diff"] > 0.3
+    assert rows[-1]["vs_next"] is None
+    prov = noisy["provenance"]
+    assert prov["tasks"]["toy_reverse"]["version"] == "1" and prov["tasks"]["toy_reverse"]["data_hash"]
+    assert prov["model"]["config_hash"] and prov["run_hash"] and prov["evalkit_version"]
+    assert "devices" in prov["hardware"]
+    markdown = (site / "leaderboard.md").read_text()
+    assert "| 1 | perfect |" in markdown and "&lt;img src=x" in markdown and "<img" not in markdown
+
+
+def test_strings_from_configs_and_results_are_escaped(board_run, tmp_path):
+    root, board, paths = board_run
+    results = tmp_path / "results"
+    copy_results(root / "results", results)  # then plant HTML in a result file's strings
+    path = results / "perfect" / "results.json"
+    data = json.loads(path.read_text())
+    data["model"]["name"] = "<img src=x onerror=alert(3)>"
+    data["tasks"]["toy_reverse"]["plugin"] = "\"'><script>alert(4)</script>"
+    path.write_text(json.dumps(data))
+    site = tmp_path / "site"
+    res = cli(paths, "leaderboard", "build", str(board), "--results", str(results), "--out", str(site))
+    assert res.returncode == 0, res.stderr[-3000:]
+    for page in site.glob("*.html"):
+        text = page.read_text()
+        assert text.count("<script>") == (1 if page.name == "index.html" else 0), page.name
+        assert "<img src=x" not in text and "alert(1)</script>" not in text, page.name
+        assert all(tag.startswith("<img src='plot-") for tag in re.findall(r"<img[^>]*>", text)), page.name
+    index = (site / "index.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index and "&lt;img src=x onerror=alert(3)&gt;" in index
+    assert "&lt;script&gt;alert(4)&lt;/script&gt;" in (site / "task-toy_reverse.html").read_text()
+
+
+def test_mixed_task_versions_are_refused_naming_both(board_run, tmp_path):
+    root, board, paths = board_run
+    results = tmp_path / "results"
+    copy_results(root / "results", results, pattern="results.json")
+    path = results / "noisy" / "results.json"
+    data = json.loads(path.read_text())
+    data["tasks"]["toy_choice"]["version"] = "2"
+    path.write_text(json.dumps(data))
+    res = cli(
+        paths, "leaderboard", "build", str(board), "--results", str(results), "--out", str(tmp_path / "s")
+    )
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "'toy_choice' has version 1 in entry 'perfect' but 2 in entry 'noisy'" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "fields, change, message",
+    [
+        ({}, "missing_results", "has no results at"),
+        ({}, "schema", "not a results file this evalkit reads"),
+        ({"third": "noisy"}, None, "are both named 'noisy'"),
+        ({"choice_task": "toy_nope"}, None, "names task 'toy_nope', which is not in `tasks`"),
+        ({"rank_by": "speed"}, None, "rank_by='speed' is neither 'mean' nor a column title"),
+        (
+            {},
+            "config",
+            "'toy_reverse' was run with different settings in entries 'perfect' and 'noisy' (num_items)",
+        ),
+    ],
+)
+def test_bad_leaderboards_are_one_sentence(board_run, tmp_path, fields, change, message):
+    root, _, paths = board_run
+    board = write_board(tmp_path / "board.py", **fields)
+    results = tmp_path / "results"
+    copy_results(root / "results", results, pattern="results.json")
+    if change == "missing_results":
+        (results / "noisier" / "results.json").unlink()
+    if change == "config":
+        data = json.loads((results / "noisy" / "results.json").read_text())
+        data["tasks"]["toy_reverse"]["config"]["num_items"] = 41
+        (results / "noisy" / "results.json").write_text(json.dumps(data))
+    if change == "schema":
+        data = json.loads((results / "noisy" / "results.json").read_text())
+        data["schema_version"] = 99
+        (results / "noisy" / "results.json").write_text(json.dumps(data))
+    res = cli(
+        paths, "leaderboard", "build", str(board), "--results", str(results), "--out", str(tmp_path / "s")
+    )
+    assert res.returncode == 2, res.stdout
+    assert message in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_quickstart_leaderboard_joins_two_plugins(tmp_path):
+    """configs/leaderboards/quickstart.py:test: RASP-L and Scylla probe tasks, two entries, one site."""
+    root = Path(__file__).resolve().parents[1]
+    board = str(root / "configs" / "leaderboards" / "quickstart.py") + ":test"
+    results, site = tmp_path / "results", tmp_path / "site"
+    ran = run_cli(
+        ["leaderboard", "run", board, "--results", str(results), f"--config.data_dir={tmp_path / 'd'}"]
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    built = run_cli(["leaderboard", "build", board, "--results", str(results), "--out", str(site)])
+    assert built.returncode == 0, built.stderr[-3000:]
+    data = json.loads((site / "leaderboard.json").read_text())
+    assert sorted(r["entry"] for r in data["rows"]) == ["alibi", "rope"]
+    plugins = {t["plugin"] for r in data["rows"] for t in r["provenance"]["tasks"].values()}
+    assert plugins == {"rasp", "scylla"}
+    ood = data["rows"][0]["cells"]["Scylla find max (OOD)"]
+    assert ood["n"] == 8  # the 8 OOD items of the reduced form, not all 16
+    assert (site / "task-scylla_probe_find_maximum.html").is_file()
+
+
+def _browser():
+    """Headless Debian chromium driven through chromedriver (.ci/run installs both); skipped only where
+    they are missing and EVALKIT_REQUIRE_BROWSER is unset."""
+    import os
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver = shutil.which("chromedriver")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        webdriver = None
+    if not (chromium and driver and webdriver):
+        if os.environ.get("EVALKIT_REQUIRE_BROWSER"):
+            pytest.fail("chromium, chromedriver and selenium are required (EVALKIT_REQUIRE_BROWSER is set)")
+        pytest.skip("needs chromium, chromedriver and selenium (apt-get install chromium chromium-driver)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    return webdriver.Chrome(service=Service(driver), options=options)
+
+
+def test_page_renders_sorts_and_never_runs_planted_html(board_run, tmp_path):
+    """In a real browser: the table renders, a header click reorders rows (and a second click reverses
+    them), and HTML planted in configs and result files is shown as text, never run."""
+    from selenium.webdriver.common.by import By
+
+    root, _, paths = board_run
+    board = write_board(tmp_path / "board.py", title="<img src=x onerror='window.pwned=1'>")
+    results = tmp_path / "results"
+    copy_results(root / "results", results)
+    path = results / "noisy" / "results.json"
+    data = json.loads(path.read_text())
+    data["model"]["name"] = "'\"><script>window.pwned=2</script><img src=x onerror='window.pwned=3'>"
+    path.write_text(json.dumps(data))
+    site = tmp_path / "site"
+    res = cli(paths, "leaderboard", "build", str(board), "--results", str(results), "--out", str(site))
+    assert res.returncode == 0, res.stderr[-3000:]
+
+    browser = _browser()
+    try:
+        browser.get((site / "index.html").as_uri())
+
+        def entries() -> list[str]:
+            rows = browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")
+            return [r.get_attribute("data-entry") for r in rows]
+
+        assert entries() == ["perfect", "noisy", "noisier"]
+        headers = browser.find_elements(By.CSS_SELECTOR, "#board th")
+        header = next(h for h in headers if h.text.startswith("choice"))
+        rank = next(h for h in headers if h.text.startswith("rank"))
+        rank.click()  # descending by rank: the last row first
+        assert entries() == ["noisier", "noisy", "perfect"]
+        rank.click()
+        assert entries() == ["perfect", "noisy", "noisier"]
+        header.click()  # all three tie on choice accuracy: a stable sort keeps the order
+        assert sorted(entries()) == ["noisier", "noisy", "perfect"]
+        assert browser.execute_script("return window.pwned === undefined")
+        assert browser.find_elements(By.TAG_NAME, "img") == []
+        assert len(browser.find_elements(By.TAG_NAME, "script")) == 1
+        assert "<img src=x onerror='window.pwned=1'>" in browser.find_element(By.TAG_NAME, "h1").text
+        assert "<script>window.pwned=2</script>" in browser.find_element(By.ID, "provenance").text
+        browser.get((site / "task-toy_reverse.html").as_uri())
+        assert browser.execute_script("return window.pwned === undefined")
+        assert "exact_match by length" in browser.page_source
+    finally:
+        browser.quit()
