@@ -1,4 +1,5 @@
-"""Docs stay true: every hook is documented with its exact signature, README commands exist."""
+"""Docs stay true: every hook is documented with its exact signature, docs/reference.md is generated from the code
+and every public name has documentation."""
 
 import inspect
 from pathlib import Path
