@@ -119,7 +119,7 @@ def test_build_ranks_with_cis_tests_and_provenance(board_run):
     prov = noisy["provenance"]
     assert prov["tasks"]["toy_reverse"]["version"] == "1" and prov["tasks"]["toy_reverse"]["data_hash"]
     assert prov["model"]["config_hash"] and prov["run_hash"] and prov["evalkit_version"]
-    assert "devices" in prov["hardware"]
+    assert set(prov["hardware"]) == {"device_kind", "devices", "processes"}  # the fake model states none
     markdown = (site / "leaderboard.md").read_text()
     assert "| 1 | perfect |" in markdown and "&lt;img src=x" in markdown and "<img" not in markdown
 
@@ -165,10 +165,16 @@ def test_mixed_task_versions_are_refused_naming_both(board_run, tmp_path):
     "fields, change, message",
     [
         ({}, "missing_results", "has no results at"),
-        ({}, "schema", "not a results file this evalkit reads"),
+        ({}, "schema", "has results schema version 99; this evalkit reads 1, 2"),
         ({"third": "noisy"}, None, "are both named 'noisy'"),
         ({"choice_task": "toy_nope"}, None, "names task 'toy_nope', which is not in `tasks`"),
         ({"rank_by": "speed"}, None, "rank_by='speed' is neither 'mean' nor a column title"),
+        ({"rank_by": 'mean"\n    c.seed = "7'}, None, "seed must be a non-negative int, got '7'"),
+        (
+            {"rank_by": 'mean"\n    c.columns = ()\n    c.rank_by = "mean'},
+            None,
+            "has no columns; add at least one",
+        ),
         (
             {},
             "config",
@@ -215,6 +221,8 @@ def test_quickstart_leaderboard_joins_two_plugins(tmp_path):
     assert sorted(r["entry"] for r in data["rows"]) == ["alibi", "rope"]
     plugins = {t["plugin"] for r in data["rows"] for t in r["provenance"]["tasks"].values()}
     assert plugins == {"rasp", "scylla"}
+    hardware = data["rows"][0]["provenance"]["hardware"]
+    assert (hardware["devices"], hardware["processes"]) == ("1", "1") and hardware["device_kind"]
     ood = data["rows"][0]["cells"]["Scylla find max (OOD)"]
     assert ood["n"] == 8  # the 8 OOD items of the reduced form, not all 16
     assert (site / "task-scylla_probe_find_maximum.html").is_file()
@@ -289,3 +297,35 @@ def test_page_renders_sorts_and_never_runs_planted_html(board_run, tmp_path):
         assert "exact_match by length" in browser.page_source
     finally:
         browser.quit()
+
+
+def test_build_reads_results_without_changing_them_and_shares_draws_across_columns(board_run, tmp_path):
+    """A torn last line (a killed run) is skipped, not cut off; two columns over the same task's items
+    give the neighbour test of one column (one draw of the items per resample, not two)."""
+    root, _, paths = board_run
+    results = tmp_path / "results"
+    copy_results(root / "results", results)
+    samples = results / "noisy" / "toy_reverse" / "samples.jsonl"
+    samples.write_bytes(samples.read_bytes() + b'{"id": "torn')
+    before = samples.read_bytes()
+    tests = []
+    for extra in ("", "twice"):
+        board = tmp_path / f"board{extra}.py"
+        text = BOARD.format(title="x", third="noisier", choice_task="toy_choice", rank_by="mean")
+        columns = '"title": "reverse", "tasks": "toy_reverse", "score": "exact_match"'
+        if extra:
+            columns += (
+                '}), ConfigDict({"title": "reverse again", "tasks": "toy_reverse", "score": "exact_match"'
+            )
+        text = (
+            text[: text.index("    c.columns")]
+            + f"    c.columns = (ConfigDict({{{columns}}}),)\n    return c\n"
+        )
+        board.write_text(text)
+        out = tmp_path / f"site{extra}"
+        res = cli(paths, "leaderboard", "build", str(board), "--results", str(results), "--out", str(out))
+        assert res.returncode == 0, res.stderr[-3000:]
+        tests.append([r["vs_next"] for r in json.loads((out / "leaderboard.json").read_text())["rows"]])
+    assert samples.read_bytes() == before
+    assert tests[0] == tests[1]
+    assert tests[0][0]["significant"] and tests[0][0]["mean_diff"] > 0

@@ -1,9 +1,15 @@
 """Join the entries' ``results.json`` files into one leaderboard table: column values with CIs, the rank,
 a paired-bootstrap test between neighbouring rows, and the provenance of every number.
 
-Results of different task versions or task settings are never mixed: a task whose version or config
-(its ``probe`` section aside: that is the model an entry trains) differs between two entries is refused
-with one sentence naming both.
+Every figure is computed here from the per-item records (``samples.jsonl``, read without changing it):
+a test item's score is the mean of its records (one per probe seed), a task's figure the mean over its
+test items, a column's value the mean over its tasks, the ranking figure the mean over the columns (or
+one column). Confidence intervals resample test items; the neighbour test resamples the items of each
+task once per resample, shared by every column that uses the task, so columns over the same items are
+not counted as independent evidence.
+
+Results of different task versions, task settings or test items are never mixed: they are refused with
+one sentence naming both entries.
 """
 
 from __future__ import annotations
@@ -18,9 +24,8 @@ import numpy as np
 
 from evalkit.errors import UserError
 from evalkit.leaderboard.config import Column, Leaderboard
-from evalkit.metrics import resample_statistic, weighted_paired_bootstrap
 from evalkit.metrics.items import item_of
-from evalkit.results.schema import READABLE_VERSIONS, load_results
+from evalkit.results.schema import load_results
 from evalkit.results.store import RecordStore
 
 SIGNIFICANCE = 0.05  # two-sided level of the neighbour test
@@ -28,7 +33,7 @@ SIGNIFICANCE = 0.05  # two-sided level of the neighbour test
 
 @dataclasses.dataclass
 class Cell:
-    """One column of one row: the value with its 95% CI and the item count behind it."""
+    """One column of one row: the value with its 95% CI and the number of test items behind it."""
 
     value: float
     ci_low: float
@@ -45,9 +50,73 @@ class Row:
     cells: dict[str, Cell]
     rank_value: float
     rank: int = 0
-    vs_next: dict[str, float] | None = None  # paired test against the next row (None for the last)
+    vs_next: dict[str, Any] | None = None  # paired test against the next row (None for the last)
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # label -> results.json entry
+    column_tasks: dict[str, tuple] = dataclasses.field(default_factory=dict)  # column title -> task labels
+
+
+# (entry, column title, task label) -> {test item: its score}
+ItemScores = dict[tuple[str, str, str], dict[str, float]]
+
+
+def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
+    """Rows in rank order (highest first), each with cells, provenance and the test against the next row."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise UserError(
+            f"results directory {results_dir} does not exist; pass the --results of `leaderboard run`"
+        )
+    loaded = {e.name: _read(results_dir, e.name) for e in board.entries}
+    _check_same_tasks(loaded)
+    members = _column_members(board, loaded)
+    scores: ItemScores = {}
+    rows = []
+    for entry in board.entries:
+        run_dir, data = loaded[entry.name]
+        used = {}
+        try:
+            for column in board.columns:
+                for label in members[column.title]:
+                    task = data["tasks"].get(label)
+                    if not isinstance(task, dict) or task.get("status") != "ok":
+                        raise UserError(
+                            f"entry {entry.name!r} has no finished results for task {label!r}; rerun the entry"
+                        )
+                    used[label] = task
+                    scores[(entry.name, column.title, label)] = _item_scores(
+                        run_dir, label, task, column, entry.name
+                    )
+            provenance = _provenance(data, used)
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            raise UserError(
+                f"the results of entry {entry.name!r} are malformed ({type(exc).__name__}: {exc}); rerun the entry"
+            ) from exc
+        rows.append(
+            Row(
+                entry.name,
+                entry.description,
+                {},
+                math.nan,
+                provenance=provenance,
+                tasks=used,
+                column_tasks=members,
+            )
+        )
+    _check_same_items(board, members, scores)
+    for row in rows:
+        for k, column in enumerate(board.columns):
+            row.cells[column.title] = _cell(board, k, column, members[column.title], row.entry, scores)
+        row.rank_value = _figure(board, members, scores, row.entry)
+    rows.sort(key=lambda r: (-r.rank_value, r.entry))
+    for i, row in enumerate(rows):
+        row.rank = i + 1
+        if i + 1 < len(rows):
+            row.vs_next = _neighbour_test(board, members, scores, row.entry, rows[i + 1].entry)
+    return rows
+
+
+# --- reading ---------------------------------------------------------------------------------------
 
 
 def _read(results_dir: Path, name: str) -> tuple[Path, dict[str, Any]]:
@@ -60,166 +129,79 @@ def _read(results_dir: Path, name: str) -> tuple[Path, dict[str, Any]]:
     try:
         data = load_results(file)
     except ValueError as exc:
-        versions = ", ".join(map(str, READABLE_VERSIONS))
-        raise UserError(
-            f"{file} is not a results file this evalkit reads (schema {versions}): {exc}"
-        ) from exc
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{file} cannot be read ({exc}); rerun the entry to rewrite it") from exc
+        raise UserError(f"{exc}; rerun the entry with this evalkit to rewrite it") from exc
+    except (OSError, UnicodeDecodeError, AttributeError, TypeError) as exc:
+        raise UserError(f"{file} cannot be read as evalkit results ({exc}); rerun the entry") from exc
     if not isinstance(data.get("tasks"), dict):
         raise UserError(f"{file} has no 'tasks'; it is not a results.json written by `evalkit run`")
     return run_dir, data
 
 
-def _column_tasks(column: Column, data: dict[str, Any], name: str) -> tuple[str, ...]:
-    if not column.suite:
-        return column.tasks
-    suite = (data.get("suites") or {}).get(column.suite)
-    if not suite:
-        raise UserError(f"entry {name!r} has no results for suite {column.suite!r}; rerun it with the suite")
-    return tuple(suite["tasks"])
+def _column_members(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str, Any]]]) -> dict[str, tuple]:
+    """Column title -> its task labels (a suite column: the suite's members, the same in every entry)."""
+    members = {}
+    for column in board.columns:
+        if not column.suite:
+            members[column.title] = column.tasks
+            continue
+        seen: dict[tuple, str] = {}
+        for name, (_, data) in loaded.items():
+            suite = (data.get("suites") or {}).get(column.suite)
+            if not isinstance(suite, dict) or not isinstance(suite.get("tasks"), list) or not suite["tasks"]:
+                raise UserError(
+                    f"entry {name!r} has no results for suite {column.suite!r}; rerun it with the suite"
+                )
+            seen.setdefault(tuple(map(str, suite["tasks"])), name)
+        if len(seen) > 1:
+            (a, first), (b, second) = list(seen.items())[:2]
+            raise UserError(
+                f"suite {column.suite!r} has members {', '.join(a)} in entry {first!r} but {', '.join(b)} in "
+                f"entry {second!r}; rerun them with the same suite"
+            )
+        members[column.title] = next(iter(seen))
+    return members
 
 
 def _item_scores(
-    run_dir: Path, label: str, entry: dict[str, Any], column: Column
-) -> dict[str, tuple[float, str]]:
-    """record id -> (score, test item) from the task's samples.jsonl (this config's records only, and only
-    the column's group when it names one)."""
+    run_dir: Path, label: str, task: dict[str, Any], column: Column, name: str
+) -> dict[str, float]:
+    """Test item -> mean of its records' ``column.score`` (one record per probe seed), for this task
+    config's records of the column's group; read only (a torn last line is skipped, not cut)."""
     samples = run_dir / label / "samples.jsonl"
     if not samples.is_file():
         raise UserError(
             f"{samples} is missing; the leaderboard needs the per-item records `evalkit run` writes"
         )
-    out = {}
-    for rec in RecordStore(samples, entry.get("config_hash", "")).records():
-        if column.group and (rec.get("groups") or {}).get(column.group[0]) != column.group[1]:
+    try:
+        records = RecordStore(samples, task.get("config_hash", ""), read_only=True).records()
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError) as exc:
+        raise UserError(f"{samples} has a malformed line ({exc}); rerun the entry to rewrite it") from exc
+    sums: dict[str, list[float]] = {}
+    for rec in records:
+        if column.group and str((rec.get("groups") or {}).get(column.group[0])) != column.group[1]:
             continue
         value = (rec.get("scores") or {}).get(column.score)
-        if isinstance(value, (int, float)) and math.isfinite(float(value)):
-            out[str(rec["id"])] = (float(value), item_of(rec))
-    return out
-
-
-def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
-    """Rows in rank order (highest first), each with cells, provenance and the test against the next row."""
-    results_dir = Path(results_dir)
-    if not results_dir.is_dir():
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise UserError(
+                f"entry {name!r}: task {label!r} item {rec.get('id')!r} has score {column.score}={value!r}; "
+                "a leaderboard column needs a finite number for every item"
+            )
+        sums.setdefault(item_of(rec), []).append(float(value))
+    if not sums:
+        where = f" in group {'='.join(column.group)}" if column.group else ""
         raise UserError(
-            f"results directory {results_dir} does not exist; pass the --results of `leaderboard run`"
+            f"entry {name!r}: task {label!r} has no items with score {column.score!r}{where}; fix column "
+            f"{column.title!r} (its score or group)"
         )
-    loaded = {e.name: _read(results_dir, e.name) for e in board.entries}
-    _check_same_tasks(board, loaded)
-    per_item: dict[tuple[str, str, str], dict[str, tuple[float, str]]] = {}
-    rows = []
-    for entry in board.entries:
-        run_dir, data = loaded[entry.name]
-        cells, used = {}, {}
-        for column in board.columns:
-            labels = _column_tasks(column, data, entry.name)
-            for label in labels:
-                task = data["tasks"].get(label)
-                if task is None or task.get("status") != "ok":
-                    raise UserError(
-                        f"entry {entry.name!r} has no finished results for task {label!r}; rerun the entry"
-                    )
-                used[label] = task
-                per_item[(entry.name, label, column.title)] = _item_scores(run_dir, label, task, column)
-            cells[column.title] = _cell(board, column, entry.name, labels, data, per_item)
-        rank_value = (
-            float(np.mean([c.value for c in cells.values()]))
-            if board.rank_by == "mean"
-            else cells[board.rank_by].value
-        )
-        rows.append(
-            Row(
-                entry.name,
-                entry.description,
-                cells,
-                rank_value,
-                provenance=_provenance(data, used),
-                tasks=used,
-            )
-        )
-    rows.sort(key=lambda r: (-r.rank_value if math.isfinite(r.rank_value) else math.inf, r.entry))
-    for i, row in enumerate(rows):
-        row.rank = i + 1
-        if i + 1 < len(rows):
-            row.vs_next = _neighbour_test(board, row, rows[i + 1], loaded, per_item)
-    return rows
+    return {item: float(np.mean(v)) for item, v in sums.items()}
 
 
-def _cell(
-    board: Leaderboard,
-    column: Column,
-    name: str,
-    labels: tuple[str, ...],
-    data: dict[str, Any],
-    per_item: dict,
-) -> Cell:
-    """One task: its results.json metric (the task's own aggregation). Several: the mean of the tasks' mean
-    scores, with a bootstrap CI that resamples every task's items."""
-    if len(labels) == 1:
-        task = data["tasks"][labels[0]]
-        metrics = task.get("metrics") or {}
-        if column.group:
-            metrics = ((task.get("groups") or {}).get(column.group[0]) or {}).get(column.group[1]) or {}
-        metric = metrics.get(column.score)
-        if metric is None:
-            where = f" in group {'='.join(column.group)}" if column.group else ""
-            raise UserError(
-                f"entry {name!r}: task {labels[0]!r} has no score {column.score!r}{where}; fix the column's "
-                "score or group"
-            )
-        return Cell(metric["value"], metric["ci_low"], metric["ci_high"], int(metric["n"]))
-    draws, point, n = np.zeros(board.bootstrap_resamples), 0.0, 0
-    for k, label in enumerate(labels):
-        scores = per_item[(name, label, column.title)]
-        if not scores:
-            raise UserError(
-                f"entry {name!r}: task {label!r} has no score {column.score!r}; fix the column's score"
-            )
-        values = np.array([v for v, _ in scores.values()])
-        clusters = [item for _, item in scores.values()]
-        point += float(values.mean()) / len(labels)
-        n += len(values)
-        rng = np.random.default_rng([board.seed, k])
-        draws += resample_statistic(values, np.mean, clusters, rng, board.bootstrap_resamples) / len(labels)
-    low, high = np.quantile(draws, [0.025, 0.975])
-    return Cell(point, float(low), float(high), n)
+# --- checks ----------------------------------------------------------------------------------------
 
 
-def _neighbour_test(
-    board: Leaderboard, upper: Row, lower: Row, loaded: dict, per_item: dict
-) -> dict[str, float]:
-    """Paired bootstrap of the rank statistic, upper minus lower, over the items both rows scored."""
-    ranked = (
-        board.columns if board.rank_by == "mean" else [c for c in board.columns if c.title == board.rank_by]
-    )
-    strata = []
-    for column in ranked:
-        labels = _column_tasks(column, loaded[upper.entry][1], upper.entry)
-        for label in labels:
-            a = per_item[(upper.entry, label, column.title)]
-            b = per_item[(lower.entry, label, column.title)]
-            ids = sorted(set(a) & set(b))
-            if not ids:
-                continue
-            weight = 1.0 / len(ranked) / len(labels)
-            strata.append(
-                (
-                    np.array([a[i][0] for i in ids]),
-                    np.array([b[i][0] for i in ids]),
-                    [a[i][1] for i in ids],
-                    weight,
-                )
-            )
-    if not strata:
-        return {"p_value": float("nan"), "significant": False, "mean_diff": float("nan")}
-    test = weighted_paired_bootstrap(strata, resamples=board.bootstrap_resamples, seed=board.seed)
-    return {**test, "significant": bool(test["p_value"] < SIGNIFICANCE)}
-
-
-def _check_same_tasks(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str, Any]]]) -> None:
+def _check_same_tasks(loaded: dict[str, tuple[Path, dict[str, Any]]]) -> None:
     """Refuse to rank results of different task versions or task configs (one sentence naming both entries).
 
     A probe task's ``probe`` section configures the model each entry trains, not the test items, so it
@@ -228,8 +210,13 @@ def _check_same_tasks(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str
     first: dict[str, tuple[str, str, dict[str, Any]]] = {}
     for name, (_, data) in loaded.items():
         for label, task in data["tasks"].items():
+            if not isinstance(task, dict):
+                raise UserError(
+                    f"the results of entry {name!r} are malformed (task {label!r}); rerun the entry"
+                )
             version = str(task.get("version"))
-            config = _flat({k: v for k, v in (task.get("config") or {}).items() if k != "probe"})
+            config = task.get("config") if isinstance(task.get("config"), dict) else {}
+            config = _flat({k: v for k, v in config.items() if k != "probe"})
             if label not in first:
                 first[label] = (name, version, config)
                 continue
@@ -249,6 +236,22 @@ def _check_same_tasks(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str
                 )
 
 
+def _check_same_items(board: Leaderboard, members: dict[str, tuple], scores: ItemScores) -> None:
+    """Every entry scored the same test items of every column's task (so rows compare like with like)."""
+    for column in board.columns:
+        for label in members[column.title]:
+            first = board.entries[0].name
+            want = set(scores[(first, column.title, label)])
+            for entry in board.entries[1:]:
+                got = set(scores[(entry.name, column.title, label)])
+                if got != want:
+                    raise UserError(
+                        f"entries {first!r} and {entry.name!r} scored different items of task {label!r} "
+                        f"({len(want)} vs {len(got)}, {len(want ^ got)} not in both); rerun them with the "
+                        "same task config"
+                    )
+
+
 def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     """Dotted key -> leaf value of a nested dict (lists kept whole)."""
     if not isinstance(tree, dict):
@@ -259,10 +262,92 @@ def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# --- figures and tests -----------------------------------------------------------------------------
+
+
+def _cell(board: Leaderboard, k: int, column: Column, labels: tuple, name: str, scores: ItemScores) -> Cell:
+    """Mean over the column's tasks of their mean item score; the CI resamples every task's items."""
+    rng = np.random.default_rng([board.seed, k])
+    point, draws, n = 0.0, np.zeros(board.bootstrap_resamples), 0
+    for label in labels:
+        values = np.array(list(scores[(name, column.title, label)].values()))
+        idx = rng.integers(0, len(values), size=(board.bootstrap_resamples, len(values)))
+        point += float(values.mean()) / len(labels)
+        draws += values[idx].mean(axis=1) / len(labels)
+        n += len(values)
+    low, high = np.quantile(draws, [0.025, 0.975])
+    return Cell(point, float(low), float(high), n)
+
+
+def _ranked(board: Leaderboard) -> list[Column]:
+    return (
+        list(board.columns)
+        if board.rank_by == "mean"
+        else [c for c in board.columns if c.title == board.rank_by]
+    )
+
+
+def _figure(board: Leaderboard, members: dict[str, tuple], scores: ItemScores, name: str) -> float:
+    """The ranking figure of an entry: the mean over the ranked columns of their values."""
+    ranked = _ranked(board)
+    return float(
+        sum(
+            np.mean([np.mean(list(scores[(name, c.title, t)].values())) for t in members[c.title]])
+            for c in ranked
+        )
+        / len(ranked)
+    )
+
+
+def _neighbour_test(
+    board: Leaderboard, members: dict[str, tuple], scores: ItemScores, upper: str, lower: str
+) -> dict[str, Any]:
+    """Paired bootstrap of the ranking figure, upper minus lower: each resample draws every task's test items
+    once (shared by all columns using the task) and recomputes every column on the drawn items."""
+    ranked = _ranked(board)
+    resamples = board.bootstrap_resamples
+    tasks = sorted({t for c in ranked for t in members[c.title]})
+    counts = {}
+    for k, label in enumerate(tasks):  # one draw of each task's items per resample
+        items = sorted(
+            {i for c in ranked if label in members[c.title] for i in scores[(upper, c.title, label)]}
+        )
+        draw = np.random.default_rng([board.seed, 1_000 + k]).integers(
+            0, len(items), size=(resamples, len(items))
+        )
+        counts[label] = (items, np.apply_along_axis(np.bincount, 1, draw, minlength=len(items)))
+    point, draws = 0.0, np.zeros(resamples)
+    for column in ranked:
+        labels = members[column.title]
+        for label in labels:
+            items, count = counts[label]
+            a, b = scores[(upper, column.title, label)], scores[(lower, column.title, label)]
+            mask = np.array([i in a for i in items], dtype=np.float64)
+            diff = np.array([a[i] - b[i] if i in a else 0.0 for i in items])
+            weight = 1.0 / len(ranked) / len(labels)
+            point += weight * float(diff.sum() / mask.sum())
+            den = count @ mask
+            draws += weight * np.divide(count @ diff, den, out=np.zeros(resamples), where=den > 0)
+    low, high = np.quantile(draws, [0.025, 0.975])
+    p = float(min(1.0, 2 * min((draws <= 0).mean(), (draws >= 0).mean())))
+    return {
+        "mean_diff": point,
+        "ci_low": float(low),
+        "ci_high": float(high),
+        "p_value": p,
+        "p_floor": 1.0 / resamples,
+        "significant": bool(p < SIGNIFICANCE and point > 0),
+    }
+
+
 def _provenance(data: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Where a row's numbers come from: versions, hashes, date and hardware."""
-    runtime = data.get("runtime") or {}
-    model = data.get("model") or {}
+    """Where a row's numbers come from: versions, hashes, date and hardware (from the tasks' runtime)."""
+    model = data.get("model") if isinstance(data.get("model"), dict) else {}
+    runtimes = [t.get("runtime") for t in tasks.values() if isinstance(t.get("runtime"), dict)]
+    hardware = {
+        key: sorted({str(r[key]) for r in runtimes if r.get(key) is not None})
+        for key in ("device_kind", "devices", "processes")
+    }
     return {
         "evalkit_version": data.get("evalkit_version"),
         "created": data.get("created"),
@@ -275,5 +360,5 @@ def _provenance(data: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> dict[
             }
             for label, t in tasks.items()
         },
-        "hardware": {k: runtime.get(k) for k in ("device_kind", "devices", "processes")},
+        "hardware": {k: ", ".join(v) or None for k, v in hardware.items()},
     }

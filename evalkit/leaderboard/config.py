@@ -27,7 +27,8 @@ from evalkit.config import load_config_file
 from evalkit.errors import UserError
 
 ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
-KEYS = {"title", "tasks", "entries", "columns", "rank_by", "seed", "bootstrap_resamples", "reporters"}
+KEYS = {"title", "tasks", "entries", "columns", "rank_by", "seed", "bootstrap_resamples"}
+RESERVED_TITLES = {"rank", "entry", "mean", "vs next"}  # headers of the table's own columns
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,20 @@ def load_leaderboard(spec: str) -> Leaderboard:
     for key in ("title", "tasks", "entries", "columns"):
         if key not in cfg:
             raise UserError(f"leaderboard {path} has no {key!r}; add it (docs/leaderboards.md)")
+    if not isinstance(cfg.title, str) or not cfg.title.strip():
+        raise UserError(f"leaderboard {path}: title must be a non-empty string")
+    for key in ("entries", "columns"):
+        if not isinstance(cfg[key], (tuple, list)):
+            raise UserError(
+                f"leaderboard {path}: {key} must be a tuple of dicts, got {type(cfg[key]).__name__}"
+            )
+    seed, resamples = cfg.get("seed", 0), cfg.get("bootstrap_resamples", 2000)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"leaderboard {path}: seed must be a non-negative int, got {seed!r}")
+    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 100:
+        raise UserError(
+            f"leaderboard {path}: bootstrap_resamples must be an int of at least 100, got {resamples!r}"
+        )
     entries = tuple(_entry(path, i, e) for i, e in enumerate(cfg.entries))
     if not entries:
         raise UserError(f"leaderboard {path} has no entries; add at least one model to `entries`")
@@ -109,6 +124,11 @@ def load_leaderboard(spec: str) -> Leaderboard:
     titles = [c.title for c in columns]
     if len(set(titles)) != len(titles):
         raise UserError(f"leaderboard {path}: two columns share a title; give each column its own title")
+    clash = sorted(set(titles) & RESERVED_TITLES)
+    if clash:
+        raise UserError(
+            f"leaderboard {path}: a column may not be titled {clash[0]!r} (the table has its own)"
+        )
     rank_by = str(cfg.get("rank_by", "mean"))
     if rank_by != "mean" and rank_by not in titles:
         raise UserError(
@@ -120,8 +140,8 @@ def load_leaderboard(spec: str) -> Leaderboard:
         entries=entries,
         columns=columns,
         rank_by=rank_by,
-        seed=int(cfg.get("seed", 0)),
-        bootstrap_resamples=int(cfg.get("bootstrap_resamples", 2000)),
+        seed=seed,
+        bootstrap_resamples=resamples,
         source=path,
     )
 
@@ -169,12 +189,22 @@ def _entry(path: str, i: int, raw: Any) -> Entry:
 
 def _column(path: str, i: int, raw: Any, tasks: dict[str, Any]) -> Column:
     data = _plain(raw)
-    if not isinstance(data, dict) or "score" not in data or ("tasks" in data) == ("suite" in data):
+    if (
+        not isinstance(data, dict)
+        or "score" not in data
+        or (data.get("tasks") is None) == (data.get("suite") is None)
+    ):
         raise UserError(
             f"leaderboard {path}: column {i} needs a `score` and either `tasks` (labels) or `suite` (a suite label)"
         )
-    listed = data.get("tasks", [])
-    listed = [listed] if isinstance(listed, str) else list(listed)
+    listed = data.get("tasks") or []
+    listed = [listed] if isinstance(listed, str) else listed
+    if data.get("tasks") is not None and (
+        not isinstance(listed, list) or not listed or not all(isinstance(t, str) for t in listed)
+    ):
+        raise UserError(
+            f"leaderboard {path}: column {i} tasks must be a task label or a non-empty tuple of labels"
+        )
     for label in listed:
         if label not in tasks:
             raise UserError(
@@ -199,5 +229,7 @@ def _column(path: str, i: int, raw: Any, tasks: dict[str, Any]) -> Column:
         raise UserError(
             f"leaderboard {path}: column {i} has unknown key {extra[0]!r}; use title, score, tasks, suite, group"
         )
-    title = str(data.get("title") or (suite or "+".join(listed)) + f" {data['score']}")
+    title = data.get("title") or (suite or "+".join(listed)) + f" {data['score']}"
+    if not isinstance(title, str) or not isinstance(data["score"], str):
+        raise UserError(f"leaderboard {path}: column {i} title and score must be strings")
     return Column(title, str(data["score"]), tuple(listed), suite, group)

@@ -31,6 +31,7 @@ def plot_task(label: str, key: str, score: str, rows: list[Row], path: Path) -> 
         return None
     numeric = all(_is_number(v) for v in values)
     position = {v: (float(v) if numeric else i) for i, v in enumerate(values)}
+    matplotlib.rcParams["text.parse_math"] = False  # labels and group values are text, never math ($...$)
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     for n, (entry, points) in enumerate(series.items()):
         xs = [v for v in values if v in points]

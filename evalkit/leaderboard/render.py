@@ -18,6 +18,7 @@ from typing import Any
 from evalkit.leaderboard.collect import Row
 from evalkit.leaderboard.config import Leaderboard
 from evalkit.leaderboard.plots import plot_task
+from evalkit.metrics.seeds import SEED_GROUP
 from evalkit.results import write_text_atomic
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:2em;max-width:80em}table{border-collapse:collapse;
@@ -57,8 +58,16 @@ def fmt(x: float) -> str:
 
 def slug(text: str) -> str:
     """A file name for a task label: safe characters only, plus a hash suffix when anything was replaced."""
-    clean = re.sub(r"[^A-Za-z0-9_.-]", "_", text)
+    clean = re.sub(r"[^A-Za-z0-9_.-]", "_", text)[:60]
     return clean if clean == text else f"{clean}-{zlib.crc32(text.encode('utf-8')):08x}"
+
+
+def md_text(text: str) -> str:
+    """Text for a Markdown table cell: what could start an HTML tag or entity is escaped, and so are
+    Markdown's own marks (links, emphasis, code) and the table's pipes."""
+    text = re.sub(r"&(?=#?\w+;)", "&amp;", str(text).replace("\n", " "))
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
+    return re.sub(r"([\\`*_\[\]|])", r"\\\1", text)
 
 
 def fmt_p(test: dict[str, Any]) -> str:
@@ -95,8 +104,8 @@ def markdown(board: Leaderboard, rows: list[Row]) -> str:
     """The headline table for papers and READMEs, with a note on how it was made."""
     header, body = table_rows(board, rows)
 
-    def cell(x: str) -> str:  # Markdown renders inline HTML: escape it, and the table's pipes
-        return html.escape(x, quote=False).replace("|", "\\|").replace("\n", " ")
+    def cell(x: str) -> str:
+        return md_text(x)
 
     lines = [f"# {cell(board.title)}", "", "| " + " | ".join(map(cell, header)) + " |"]
     lines.append("|" + "---|" * len(header))
@@ -104,8 +113,8 @@ def markdown(board: Leaderboard, rows: list[Row]) -> str:
     ranked = "the mean of the columns" if board.rank_by == "mean" else f"column {board.rank_by!r}"
     lines += [
         "",
-        f"Ranked by {cell(ranked)}, higher first. Values: the task metric with its 95% bootstrap CI over test "
-        "items. `vs next`: paired bootstrap of the ranking figure against the row below (`>`: p < 0.05, "
+        f"Ranked by {cell(ranked)}, higher first. Values: the mean item score (probe seeds averaged per item) with its 95% "
+        "bootstrap CI over test items. `vs next`: paired bootstrap of the ranking figure against the row below (`>`: p < 0.05, "
         f"`≈`: not separated), {board.bootstrap_resamples} resamples, seed {board.seed}.",
     ]
     return "\n".join(lines) + "\n"
@@ -165,11 +174,13 @@ def index_html(board: Leaderboard, rows: list[Row], task_pages: dict[str, str]) 
         ]
         for c in row.cells.values():
             cells.append(
-                f"<td class='num' data-sort='{c.value!r}'>{esc(fmt(c.value))} "
+                f"<td class='num' data-sort='{esc(float(c.value))}'>{esc(fmt(c.value))} "
                 f"<span class='ci'>[{esc(fmt(c.ci_low))}, {esc(fmt(c.ci_high))}]</span></td>"
             )
         if board.rank_by == "mean":
-            cells.append(f"<td class='num' data-sort='{row.rank_value!r}'>{esc(fmt(row.rank_value))}</td>")
+            cells.append(
+                f"<td class='num' data-sort='{esc(float(row.rank_value))}'>{esc(fmt(row.rank_value))}</td>"
+            )
         if row.vs_next is None:
             cells.append("<td></td>")
         else:
@@ -183,10 +194,11 @@ def index_html(board: Leaderboard, rows: list[Row], task_pages: dict[str, str]) 
     provenance = json.dumps({r.entry: r.provenance for r in rows}, indent=2, sort_keys=True, default=str)
     parts = [
         f"<h1>{esc(board.title)}</h1>",
-        f"<p>Ranked by {esc(ranked)}, higher first; click a column to sort. Each value is the task metric "
-        "with its 95% bootstrap CI over test items. “vs next”: paired bootstrap of the ranking figure "
-        f"against the row below ({esc(board.bootstrap_resamples)} resamples, seed {esc(board.seed)}): "
-        "<span class='sig'>&gt;</span> separated at p &lt; 0.05, <span class='tie'>≈</span> not separated.</p>",
+        f"<p>Ranked by {esc(ranked)}, higher first; click a column to sort. Each value is the mean item "
+        "score (probe seeds averaged per item) with its 95% bootstrap CI over test items. “vs next”, in "
+        "rank order: paired bootstrap of the ranking figure against the row ranked below "
+        f"({esc(board.bootstrap_resamples)} resamples, seed {esc(board.seed)}): "
+        "<span class='sig'>&gt;</span> ahead at p &lt; 0.05, <span class='tie'>≈</span> not separated.</p>",
         f"<table id='board'><thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>",
         f"<h2>Tasks</h2><ul>{links}</ul>",
         "<h2>Provenance</h2><p>Versions, hashes, dates and hardware of every row's results.</p>",
@@ -213,7 +225,7 @@ def task_html(board: Leaderboard, label: str, rows: list[Row], images: list[str]
         body += f"<tr><td>{esc(r.entry)}</td>{cells}</tr>"
     parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     parts += [f"<img src='{esc(src)}' alt='{esc(src)}'>" for src in images]
-    keys = sorted({k for r in rows for k in (r.tasks.get(label, {}).get("groups") or {})})
+    keys = sorted({k for r in rows for k in (r.tasks.get(label, {}).get("groups") or {})} - {SEED_GROUP})
     for key in keys:
         for score in scores:
             values = sorted(
@@ -246,12 +258,14 @@ def _natural(text: str) -> tuple:
 def write_site(board: Leaderboard, rows: list[Row], out: str | Path) -> list[Path]:
     """index.html, one page per task, leaderboard.md and leaderboard.json under ``out`` (atomic writes)."""
     out = Path(out)
+    for stale in [*out.glob("task-*.html"), *out.glob("plot-*.png")]:  # pages of an earlier build
+        stale.unlink()
     labels = sorted({label for r in rows for label in r.tasks})
     pages = {label: f"task-{slug(label)}.html" for label in labels}
     written = []
     for label, page in pages.items():
         images = []
-        scores = sorted({c.score for c in board.columns if label in c.tasks or c.suite})
+        scores = sorted({c.score for c in board.columns if label in rows[0].column_tasks[c.title]})
         keys = sorted({k for r in rows for k in ((r.tasks.get(label) or {}).get("groups") or {})})
         for key in keys:
             for score in scores:

@@ -6,7 +6,6 @@ from evalkit.metrics.bootstrap import (
     bootstrap_ci,
     paired_bootstrap,
     resample_statistic,
-    weighted_paired_bootstrap,
 )
 from evalkit.metrics.generalization import (
     SPLIT_GROUP,
@@ -34,5 +33,4 @@ __all__ = [
     "summarize_over_seeds",
     "summarize_scores",
     "summarize_suite_generalization",
-    "weighted_paired_bootstrap",
 ]

@@ -120,39 +120,3 @@ def paired_bootstrap(
         "n": int(diff.size),
         "items": items,
     }
-
-
-def weighted_paired_bootstrap(
-    strata: Sequence[tuple[np.ndarray, np.ndarray, Sequence | None, float]],
-    *,
-    resamples: int = 10_000,
-    confidence: float = 0.95,
-    seed: int = 0,
-) -> dict[str, float]:
-    """:func:`paired_bootstrap` of a weighted sum of per-stratum mean differences.
-
-    Each stratum is ``(a, b, clusters, weight)``: two models' aligned per-item scores on one task, the
-    item label of each value (or None) and the weight of that task's mean difference in the statistic
-    (e.g. 1 / number of tasks for the mean over tasks). Every resample draws each stratum's items anew
-    (strata independently), so the interval and the two-sided p-value are about the weighted statistic.
-    """
-    if not strata:
-        raise ValueError("weighted_paired_bootstrap needs at least one stratum")
-    point, draws = 0.0, np.zeros(resamples)
-    for k, (a, b, clusters, weight) in enumerate(strata):
-        diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-        if diff.size == 0:
-            raise ValueError(f"stratum {k} has no items")
-        codes = _cluster_codes(clusters, diff.size)
-        point += weight * float(diff.mean())
-        draws += weight * _resampled(diff, np.mean, codes, np.random.default_rng([seed, k]), resamples)
-    alpha = (1.0 - confidence) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
-    p = 2 * min((draws <= 0).mean(), (draws >= 0).mean())
-    return {
-        "mean_diff": point,
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "p_value": float(min(p, 1.0)),
-        "p_floor": 1.0 / resamples,
-    }

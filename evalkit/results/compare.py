@@ -66,7 +66,7 @@ def _item_scores(
     if not samples.is_file():
         raise UserError(f"{samples} is missing; compare needs the per-item records that `evalkit run` writes")
     out, items = {}, {}
-    for rec in RecordStore(samples, entry.get("config_hash", "")).records():
+    for rec in RecordStore(samples, entry.get("config_hash", ""), read_only=True).records():
         scores = {
             k: float(v)
             for k, v in (rec.get("scores") or {}).items()

@@ -20,9 +20,11 @@ from evalkit.results.atomic import write_text_atomic
 class RecordStore:
     """Records of one task in ``<run_dir>/<task>/samples.jsonl``."""
 
-    def __init__(self, path: str | Path, config_hash: str):
+    def __init__(self, path: str | Path, config_hash: str, read_only: bool = False):
+        """``read_only``: only read (readers of archived results): a torn last line is skipped, not cut off."""
         self.path = Path(path)
         self.config_hash = config_hash
+        self.read_only = read_only
         self._records: dict[str, dict[str, Any]] = {}
         self._load()
 
@@ -31,7 +33,7 @@ class RecordStore:
             return
         data = self.path.read_bytes()
         end = data.rfind(b"\n") + 1
-        if end < len(data):  # a torn last line from a killed write: drop it
+        if end < len(data) and not self.read_only:  # a torn last line from a killed write: drop it
             with open(self.path, "r+b") as f:
                 f.truncate(end)
         for line in data[:end].splitlines():
