@@ -5,7 +5,7 @@ from evalkit.lazy import lazy_exports
 # Lazy exports: importing this package does not import jax until a name is used.
 _EXPORTS = {
     "ByteTokenizer": "evalkit.models.tokenizers",
-    "Cache": "evalkit.models.transformer",
+    "Cache": "evalkit.models.cache",
     "HFTokenizer": "evalkit.models.tokenizers",
     "PRESETS": "evalkit.models.presets",
     "PositionEncoding": "evalkit.models.positions",

@@ -44,7 +44,6 @@ computed as [B, T, K, Dh] and transposed (only the T new tokens) before use.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import jax
@@ -55,13 +54,12 @@ from flax.core import spmd as flax_spmd
 from jax.sharding import PartitionSpec as P
 
 from evalkit.models.attention import attend_cached, causal_attention
+from evalkit.models.cache import KEY_CACHE_AXES, KV_AXES, Cache, cache_axes, write_slots
 from evalkit.models.config import head_dim, validate_model_config
 from evalkit.models.positions import PositionEncoding, make_position_encoding
 from evalkit.sharding import logical_to_mesh, shard_activation
 
 Axes = tuple[str | None, ...]
-KV_AXES = ("batch", "kv_heads", "length", "head_dim")  # logical axes of cached values (and uncached keys)
-KEY_CACHE_AXES = ("batch", "kv_heads", "head_dim", "length")  # logical axes of cached keys
 # `hidden_states(..., scan_layers=True)` stacks the layer weights (one copy per call) only up to this size.
 SCAN_LAYERS_MAX_BYTES = 1 << 30
 _ACTIVATIONS = {
@@ -75,43 +73,6 @@ def _param(value: jax.Array, axes: Axes) -> nnx.Param:
     # Logical names go in `out_sharding`; create_model turns them into shardings, so creation
     # without a mesh stays valid (eager sharding off).
     return nnx.Param(value, out_sharding=axes, eager_sharding=False)
-
-
-@jax.tree_util.register_dataclass
-@dataclasses.dataclass(frozen=True)
-class Cache:
-    """KV cache for generation. Slots [0, index) are filled; segment id 0 marks an empty slot.
-
-    ``index`` is one scalar for the whole batch (rows filled in lockstep), or one entry per row ([B], e.g. the
-    slots of a continuous-batching engine, each at its own length); a call writes its T new slots at each
-    row's index and returns index + T (callers may move a row's index back to drop slots)."""
-
-    keys: tuple[jax.Array, ...]  # per layer [B, K, Dh, S] (KEY_CACHE_AXES), stored after RoPE
-    values: tuple[jax.Array, ...]  # per layer [B, K, S, Dh] (KV_AXES)
-    segment_ids: jax.Array  # [B, S] int32
-    positions: jax.Array  # [B, S] int32
-    index: jax.Array  # int32, scalar or [B]: the next slot to write
-
-    def pad_to(self, length: int) -> Cache:
-        """The same cache with empty (segment 0) slots appended up to `length` slots."""
-        extra = length - self.segment_ids.shape[1]
-
-        def keys(x: jax.Array) -> jax.Array:
-            return jnp.pad(x, [(0, 0), (0, 0), (0, 0), (0, extra)])
-
-        def values(x: jax.Array) -> jax.Array:
-            return jnp.pad(x, [(0, 0), (0, 0), (0, extra), (0, 0)])
-
-        def rows(x: jax.Array) -> jax.Array:
-            return jnp.pad(x, [(0, 0), (0, extra)])
-
-        return Cache(
-            tuple(map(keys, self.keys)),
-            tuple(map(values, self.values)),
-            rows(self.segment_ids),
-            rows(self.positions),
-            self.index,
-        )
 
 
 class Dense(nnx.Module):
@@ -305,32 +266,6 @@ _HIDDEN_AXES = ("batch", "length", "embed")
 _LOGIT_AXES = ("batch", "length", "vocab")
 
 
-def _cache_axes(cache: Cache | None) -> Cache | None:
-    """Logical axes of every cache field (same pytree shape as the cache)."""
-    if cache is None:
-        return None
-    n = len(cache.keys)
-    index_axes = ("batch",) if cache.index.ndim else ()
-    return Cache((KEY_CACHE_AXES,) * n, (KV_AXES,) * n, ("batch", "length"), ("batch", "length"), index_axes)
-
-
-def write_slots(buffer: jax.Array, new: jax.Array, index: jax.Array, axis: int) -> jax.Array:
-    """``buffer`` with ``new`` written along ``axis`` from slot ``index`` (scalar, or per row [B] with the batch
-    as axis 0 of both arrays). The caller keeps ``index + new.shape[axis]`` within the buffer (a start past it
-    is clamped, as by ``dynamic_update_slice``)."""
-    if index.ndim == 0:
-        return jax.lax.dynamic_update_slice(
-            buffer, new, tuple(index if a == axis else 0 for a in range(buffer.ndim))
-        )
-
-    def one(row: jax.Array, update: jax.Array, start: jax.Array) -> jax.Array:
-        return jax.lax.dynamic_update_slice(
-            row, update, tuple(start if a == axis - 1 else 0 for a in range(row.ndim))
-        )
-
-    return jax.vmap(one)(buffer, new.astype(buffer.dtype), index)
-
-
 def _explicit_mesh() -> bool:
     mesh = jax.sharding.get_abstract_mesh()
     return not mesh.empty and mesh.are_all_axes_explicit
@@ -474,7 +409,7 @@ class Transformer(nnx.Module):
                 )
             return self._in_auto_axes(
                 "_hidden_states" if from_tokens else "_hidden_from_embeddings",
-                (_HIDDEN_AXES, _cache_axes(cache)),
+                (_HIDDEN_AXES, cache_axes(cache)),
                 (hidden_like, cache),
                 inputs,
                 positions,

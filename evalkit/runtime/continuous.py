@@ -36,7 +36,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from evalkit.api.requests import Generate, Generation
 from evalkit.errors import UserError
-from evalkit.models.transformer import KEY_CACHE_AXES, KV_AXES, Cache
+from evalkit.models.cache import KEY_CACHE_AXES, KV_AXES, Cache
 from evalkit.runtime.generation import (
     Generator,
     _first_stop_string,

@@ -36,9 +36,9 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 from evalkit.api.requests import Generate, Generation
 from evalkit.errors import UserError
+from evalkit.models.cache import KEY_CACHE_AXES, KV_AXES, Cache
 from evalkit.models.config import head_dim
 from evalkit.models.tokenizers import checked_ids
-from evalkit.models.transformer import KEY_CACHE_AXES, KV_AXES, Cache
 from evalkit.runtime.mesh import shard_batch
 from evalkit.runtime.stats import RuntimeStats, state_signature
 from evalkit.sharding import Rules, logical_to_mesh, state_shardings, use_mesh
