@@ -15,6 +15,7 @@ one sentence naming both entries.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from pathlib import Path
@@ -67,6 +68,7 @@ def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
         raise UserError(
             f"results directory {results_dir} does not exist; pass the --results of `leaderboard run`"
         )
+    _records.cache_clear()  # files may have changed since an earlier build in this process
     loaded = {e.name: _read(results_dir, e.name) for e in board.entries}
     _check_same_tasks(loaded)
     members = _column_members(board, loaded)
@@ -162,6 +164,15 @@ def _column_members(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str, 
     return members
 
 
+@functools.lru_cache(maxsize=64)
+def _records(samples: Path, config_hash: str) -> list[dict[str, Any]]:
+    """A task's records, read once per build however many columns use the task (read only)."""
+    try:
+        return RecordStore(samples, config_hash, read_only=True).records()
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError) as exc:
+        raise UserError(f"{samples} has a malformed line ({exc}); rerun the entry to rewrite it") from exc
+
+
 def _item_scores(
     run_dir: Path, label: str, task: dict[str, Any], column: Column, name: str
 ) -> dict[str, float]:
@@ -172,10 +183,7 @@ def _item_scores(
         raise UserError(
             f"{samples} is missing; the leaderboard needs the per-item records `evalkit run` writes"
         )
-    try:
-        records = RecordStore(samples, task.get("config_hash", ""), read_only=True).records()
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError) as exc:
-        raise UserError(f"{samples} has a malformed line ({exc}); rerun the entry to rewrite it") from exc
+    records = _records(samples, task.get("config_hash", ""))
     sums: dict[str, list[float]] = {}
     for rec in records:
         if column.group and str((rec.get("groups") or {}).get(column.group[0])) != column.group[1]:
