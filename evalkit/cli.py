@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from evalkit.errors import UserError
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     train.add_argument("config", help="path/to/config.py[:arg]")
+    train.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
     lst = sub.add_parser("list", help="list registered tasks, suites, models, metrics or reporters")
     lst.add_argument("kind", choices=["tasks", "suites", "models", "metrics", "reporters"])
@@ -48,7 +50,18 @@ def _parser() -> argparse.ArgumentParser:
 
     for module in _EXTRA_COMMANDS:
         __import__(module, fromlist=["add_parser"]).add_parser(sub)
+    _no_abbreviations(p)
     return p
+
+
+def _no_abbreviations(parser: argparse.ArgumentParser) -> None:
+    """Options are spelled out (`--batch-tok` is an error): an abbreviation that works today would silently
+    mean another option once a longer one is added, and scripts and docs must not depend on that."""
+    parser.allow_abbrev = False
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _no_abbreviations(child)
 
 
 # Subcommands that live next to the code they drive (loaded lazily so --help stays jax-free).
@@ -84,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evalkit: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `evalkit list tasks | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python docs' recipe: no flush error
+        return 141
 
 
 def _quiet_closed_loop(hook):
@@ -112,7 +128,7 @@ def _dispatch(args: argparse.Namespace, overrides: dict[str, str]) -> int:
     if args.command == "run":
         return cmd_run(host, args.config, overrides, args.print_config)
     if args.command == "train":
-        return cmd_train(host, args.config, overrides)
+        return cmd_train(host, args.config, overrides, args.print_config)
     return args.func(args, overrides)
 
 
@@ -165,7 +181,7 @@ def cmd_run(host, spec: str, overrides: dict[str, str], print_only: bool = False
     return run_resolved(host, resolved)
 
 
-def cmd_train(host, spec: str, overrides: dict[str, str]) -> int:
+def cmd_train(host, spec: str, overrides: dict[str, str], print_only: bool = False) -> int:
     """Train or reuse the probes of every probe task; print one JSON line per (task, seed)."""
     from evalkit import probes
     from evalkit.config import load_config_file
@@ -176,6 +192,13 @@ def cmd_train(host, spec: str, overrides: dict[str, str]) -> int:
     entries = [e for e in resolved.tasks if e.task.trains_probes]
     if not entries:
         raise UserError("none of the config's tasks trains probe models; use `evalkit run` to evaluate them")
+    if print_only:
+        print(
+            json.dumps(
+                {"run_hash": resolved.run_hash, "config": resolved.config.to_dict()}, indent=2, default=str
+            )
+        )
+        return 0
     _start_distributed(resolved.config)
     writable_dir(resolved.config.output_dir, "--config.output_dir")
     for entry in entries:

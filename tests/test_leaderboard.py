@@ -205,29 +205,6 @@ def test_bad_leaderboards_are_one_sentence(board_run, tmp_path, fields, change, 
     assert len(res.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.slow
-def test_quickstart_leaderboard_joins_two_plugins(tmp_path):
-    """configs/leaderboards/quickstart.py:test: RASP-L and Scylla probe tasks, two entries, one site."""
-    root = Path(__file__).resolve().parents[1]
-    board = str(root / "configs" / "leaderboards" / "quickstart.py") + ":test"
-    results, site = tmp_path / "results", tmp_path / "site"
-    ran = run_cli(
-        ["leaderboard", "run", board, "--results", str(results), f"--config.data_dir={tmp_path / 'd'}"]
-    )
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    built = run_cli(["leaderboard", "build", board, "--results", str(results), "--out", str(site)])
-    assert built.returncode == 0, built.stderr[-3000:]
-    data = json.loads((site / "leaderboard.json").read_text())
-    assert sorted(r["entry"] for r in data["rows"]) == ["alibi", "rope"]
-    plugins = {t["plugin"] for r in data["rows"] for t in r["provenance"]["tasks"].values()}
-    assert plugins == {"rasp", "scylla"}
-    hardware = data["rows"][0]["provenance"]["hardware"]
-    assert (hardware["devices"], hardware["processes"]) == ("1", "1") and hardware["device_kind"]
-    ood = data["rows"][0]["cells"]["Scylla find max (OOD)"]
-    assert ood["n"] == 8  # the 8 OOD items of the reduced form, not all 16
-    assert (site / "task-scylla_probe_find_maximum.html").is_file()
-
-
 def _browser():
     """Headless Debian chromium driven through chromedriver (.ci/run installs both); skipped only where
     they are missing and EVALKIT_REQUIRE_BROWSER is unset."""

@@ -5,6 +5,7 @@ refused with one sentence."""
 from __future__ import annotations
 
 import json
+import shlex
 import site
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import venv
 from pathlib import Path
 
 import pytest
+from doc_commands import walkthrough_commands
 
 from evalkit.plugin_template import write_plugin
 from evalkit.testing import run_cli
@@ -48,62 +50,63 @@ def _clean_env() -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_new_plugin_installs_lists_runs_and_passes_its_tests(tmp_path):
-    made = run_cli(["new-plugin", "word_flip", "--dir", str(tmp_path)])
-    assert made.returncode == 0, made.stderr
-    package = tmp_path / "evalkit-word-flip"
-    assert {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()} == {
-        "pyproject.toml",
-        "README.md",
-        "evalkit_word_flip/__init__.py",
-        "configs/word_flip.py",
-        "tests/conftest.py",
-        "tests/test_word_flip.py",
-    }
-
+def test_documented_walkthrough_installs_lists_runs_and_passes_its_tests(tmp_path, monkeypatch):
+    """docs/plugins.md's walkthrough, command by command as written, in a fresh virtualenv: `evalkit new-plugin`,
+    `pip install -e`, `evalkit run` of its config, `cd` and `pytest`."""
+    monkeypatch.setenv("EVALKIT_DATA_DIR", str(tmp_path / "data"))
     python = fresh_venv(tmp_path / "venv")
-    before = run(python, "-m", "evalkit.cli", "list", "tasks", "--json", cwd=tmp_path)
-    assert before.returncode == 0, before.stderr
-    assert "word_flip_reverse" not in before.stdout
+    work = cwd = tmp_path / "work"
+    work.mkdir()
+    ran = []
+    for command in walkthrough_commands():
+        for part in command.parts:
+            words = shlex.split(part)
+            if words[0] == "evalkit":
+                done = run(python, "-m", "evalkit.cli", *words[1:], cwd=cwd)
+            elif words[:2] == ["pip", "install"]:
+                done = subprocess.run(
+                    [
+                        sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
+                        "--no-build-isolation", "--disable-pip-version-check", *words[2:],
+                    ],
+                    cwd=cwd, capture_output=True, text=True, timeout=600,
+                )  # fmt: skip
+            elif words[0] == "cd":
+                cwd = cwd / words[1]
+                continue
+            elif words[0] == "pytest":
+                done = run(python, "-m", "pytest", "-p", "no:cacheprovider", *words[1:], cwd=cwd)
+            else:
+                pytest.fail(
+                    f"docs/plugins.md:{command.line} shows {part!r}; teach this walkthrough to run it"
+                )
+            assert done.returncode == 0, f"{part}: {done.stdout[-2000:]}{done.stderr[-3000:]}"
+            ran.append((words[0], done))
+            if words[:2] == ["evalkit", "new-plugin"]:
+                package = work / f"evalkit-{words[2].replace('_', '-')}"
+                assert {p.relative_to(package).as_posix() for p in package.rglob("*") if p.is_file()} == {
+                    "pyproject.toml",
+                    "README.md",
+                    "evalkit_my_task/__init__.py",
+                    "configs/my_task.py",
+                    "tests/conftest.py",
+                    "tests/test_my_task.py",
+                }
+                before = run(python, "-m", "evalkit.cli", "list", "tasks", "--json", cwd=work)
+                assert before.returncode == 0 and "my_task_reverse" not in before.stdout, before.stderr
+            if words[:2] == ["pip", "install"]:  # the entry point registers the plugin's task
+                listed = run(python, "-m", "evalkit.cli", "list", "tasks", "--json", cwd=work)
+                assert listed.returncode == 0, listed.stderr
+                assert {t["name"]: t for t in json.loads(listed.stdout)}["my_task_reverse"][
+                    "plugin"
+                ] == "my_task"
+    assert [name for name, _ in ran] == ["evalkit", "pip", "evalkit", "pytest"]
 
-    installed = subprocess.run(
-        [
-            sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps",
-            "--no-build-isolation", "--disable-pip-version-check", str(package),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )  # fmt: skip
-    assert installed.returncode == 0, installed.stderr
-
-    listed = run(python, "-m", "evalkit.cli", "list", "tasks", "--json", cwd=tmp_path)
-    assert listed.returncode == 0, listed.stderr
-    tasks = {t["name"]: t for t in json.loads(listed.stdout)}
-    assert tasks["word_flip_reverse"]["plugin"] == "word_flip"
-
-    out = tmp_path / "run"
-    ran = run(
-        python,
-        "-m",
-        "evalkit.cli",
-        "run",
-        str(package / "configs" / "word_flip.py"),
-        f"--config.output_dir={out}",
-        f"--config.data_dir={tmp_path / 'data'}",
-        "--config.tasks.word_flip_reverse.num_items=24",
-        "--config.runtime.progress=False",
-        cwd=tmp_path,
-    )
-    assert ran.returncode == 0, ran.stderr[-3000:]
-    results = json.loads((out / "results.json").read_text())
-    metrics = results["tasks"]["word_flip_reverse"]["metrics"]
+    results = json.loads((work / "runs" / "my_task" / "results.json").read_text())
+    metrics = results["tasks"]["my_task_reverse"]["metrics"]
     assert metrics["exact_match"]["value"] == 1.0  # the fake model reverses the prompt's last line
-    assert metrics["char_accuracy"]["metric"] == "word_flip_trimmed_mean"
-
-    tested = run(python, "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=package)
-    assert tested.returncode == 0, tested.stdout[-3000:] + tested.stderr[-2000:]
-    assert "4 passed" in tested.stdout
+    assert metrics["char_accuracy"]["metric"] == "my_task_trimmed_mean"
+    assert "4 passed" in ran[-1][1].stdout
 
 
 def test_bad_names_and_existing_folders_are_one_sentence(tmp_path):

@@ -296,3 +296,18 @@ def test_help_and_plugins_do_not_import_jax(argv):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent
     )
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_options_must_be_spelled_out_and_a_closed_pipe_is_quiet(tmp_path):
+    """`--print-conf` is not taken for `--print-config` (an abbreviation could later mean another option);
+    `evalkit list tasks --json | head -1` (more than a pipe buffer) ends without a BrokenPipeError traceback."""
+    config = Path(__file__).resolve().parents[1] / "configs" / "quickstart.py"
+    res = run_cli(["run", str(config), "--print-conf"])
+    assert res.returncode == 2 and "unrecognized arguments: --print-conf" in res.stderr
+    piped = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m evalkit.cli list tasks --json | head -1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert piped.returncode == 0 and piped.stdout.strip() and piped.stderr == "", piped.stderr

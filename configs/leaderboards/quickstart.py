@@ -1,9 +1,9 @@
 """A small CPU leaderboard: probe transformers with two positional encodings (ALiBi vs RoPE) on three
 RASP-L length-generalization tasks and one Scylla probe task, ranked by the mean of the headline columns.
 
-    evalkit leaderboard run configs/leaderboards/quickstart.py --results runs/leaderboard-quickstart
-    evalkit leaderboard build configs/leaderboards/quickstart.py --results runs/leaderboard-quickstart \
-        --out runs/leaderboard-quickstart/site        # then open site/index.html
+    evalkit leaderboard run configs/leaderboards/quickstart.py --results runs/leaderboard
+    evalkit leaderboard build configs/leaderboards/quickstart.py --results runs/leaderboard \
+        --out runs/leaderboard/site        # then open site/index.html
     configs/leaderboards/quickstart.py:test           # a seconds-long reduced form (the test suite's)
 
 Every entry trains its own probes (one seed per task; `evalkit leaderboard run` resumes a killed run).
