@@ -33,6 +33,7 @@ def get_config():
         ConfigDict({{"title": "reverse <img src=x onerror=alert(2)>", "tasks": "toy_reverse", "score": "exact_match"}}),
         ConfigDict({{"title": "both", "tasks": ("toy_reverse", "rev_b"), "score": "exact_match"}}),
         ConfigDict({{"title": "choice", "tasks": "{choice_task}", "score": "acc"}}),
+        {extra}
     )
     c.rank_by = "{rank_by}"
     c.bootstrap_resamples = 500
@@ -41,7 +42,14 @@ def get_config():
 
 
 def write_board(path: Path, **fields: str) -> Path:
-    values = {"title": "x", "third": "noisier", "choice_task": "toy_choice", "rank_by": "mean", **fields}
+    values = {
+        "title": "x",
+        "third": "noisier",
+        "choice_task": "toy_choice",
+        "rank_by": "mean",
+        "extra": "",
+        **fields,
+    }
     path.write_text(BOARD.format(**values))
     return path
 
@@ -68,6 +76,9 @@ def copy_results(src: Path, dst: Path, pattern: str = "*") -> None:
 
 def cli(paths, *args):
     return run_cli(list(args), pythonpath=paths)
+
+
+LOWER = 'ConfigDict({"title": "misses", "tasks": "toy_reverse", "score": "exact_match", "higher_is_better": False}),'
 
 
 def test_run_skips_finished_entries_and_resumes_a_partial_one(board_run):
@@ -167,6 +178,11 @@ def test_mixed_task_versions_are_refused_naming_both(board_run, tmp_path):
         ({}, "missing_results", "has no results at"),
         ({}, "schema", "has results schema version 99; this evalkit reads 1, 2"),
         ({"third": "noisy"}, None, "are both named 'noisy'"),
+        ({"third": "Perfect"}, None, "entries 'perfect' and 'Perfect' differ only in case"),
+        ({"extra": LOWER}, None, "rank_by='mean' averages the columns, but 'reverse"),
+        ({"extra": LOWER.replace("False", "'no'")}, None, "higher_is_better must be True or False, got 'no'"),
+        ({"rank_by": 'mean"\n    c.judge = "x'}, None, "judge must be a model section with a `name`"),
+        ({}, "judge", "entry 'perfect' was rated by no judge but entry 'noisy' by judge 'fake' (config abc)"),
         ({"choice_task": "toy_nope"}, None, "names task 'toy_nope', which is not in `tasks`"),
         ({"rank_by": "speed"}, None, "rank_by='speed' is neither 'mean' nor a column title"),
         ({"rank_by": 'mean"\n    c.seed = "7'}, None, "seed must be a non-negative int, got '7'"),
@@ -192,6 +208,10 @@ def test_bad_leaderboards_are_one_sentence(board_run, tmp_path, fields, change, 
     if change == "config":
         data = json.loads((results / "noisy" / "results.json").read_text())
         data["tasks"]["toy_reverse"]["config"]["num_items"] = 41
+        (results / "noisy" / "results.json").write_text(json.dumps(data))
+    if change == "judge":
+        data = json.loads((results / "noisy" / "results.json").read_text())
+        data["judge"] = {"name": "fake", "plugin": "evalkit", "config_hash": "abc"}
         (results / "noisy" / "results.json").write_text(json.dumps(data))
     if change == "schema":
         data = json.loads((results / "noisy" / "results.json").read_text())
@@ -288,7 +308,7 @@ def test_build_reads_results_without_changing_them_and_shares_draws_across_colum
     tests = []
     for extra in ("", "twice"):
         board = tmp_path / f"board{extra}.py"
-        text = BOARD.format(title="x", third="noisier", choice_task="toy_choice", rank_by="mean")
+        text = BOARD.format(title="x", third="noisier", choice_task="toy_choice", rank_by="mean", extra="")
         columns = '"title": "reverse", "tasks": "toy_reverse", "score": "exact_match"'
         if extra:
             columns += (
@@ -306,3 +326,118 @@ def test_build_reads_results_without_changing_them_and_shares_draws_across_colum
     assert samples.read_bytes() == before
     assert tests[0] == tests[1]
     assert tests[0][0]["significant"] and tests[0][0]["mean_diff"] > 0
+
+
+def test_a_lower_is_better_column_ranks_and_sorts_lowest_first(board_run, tmp_path):
+    """rank_by a lower-is-better column: rows ascend, `>` means the upper row is lower (better), the header
+    says ↓, and in the browser the first click on that column puts the lowest first."""
+    root, _, paths = board_run
+    board = write_board(tmp_path / "board.py", extra=LOWER, rank_by="misses")
+    site = tmp_path / "site"
+    res = cli(
+        paths, "leaderboard", "build", str(board), "--results", str(root / "results"), "--out", str(site)
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    data = json.loads((site / "leaderboard.json").read_text())
+    rows = data["rows"]
+    values = [r["cells"]["misses"]["value"] for r in rows]
+    assert values == sorted(values) and rows[-1]["entry"] == "perfect" and values[-1] == 1.0
+    assert rows[-2]["vs_next"]["mean_diff"] < 0 and rows[-2]["vs_next"]["significant"]
+    assert data["higher_is_better"] is False and data["columns"][-1]["higher_is_better"] is False
+    markdown = (site / "leaderboard.md").read_text()
+    assert "misses ↓" in markdown and "lower first" in markdown
+    assert "data-lower>misses ↓</th>" in (site / "index.html").read_text()
+
+    from selenium.webdriver.common.by import By
+
+    browser = _browser()
+    try:
+        browser.get((site / "index.html").as_uri())
+
+        def entries() -> list[str]:
+            return [
+                r.get_attribute("data-entry")
+                for r in browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")
+            ]
+
+        ranked = entries()
+        headers = browser.find_elements(By.CSS_SELECTOR, "#board th")
+        misses = next(h for h in headers if h.text.startswith("misses"))
+        both = next(h for h in headers if h.text.startswith("both"))
+        both.click()  # higher is better: the highest first
+        assert entries()[0] == "perfect"
+        misses.click()  # lower is better: the lowest first, as ranked
+        assert entries() == ranked
+        misses.click()
+        assert entries() == ranked[::-1]
+    finally:
+        browser.quit()
+
+
+def test_a_suite_column_gets_a_page_with_its_groups(installed_plugins, tmp_path):
+    """A column over a suite: its page lists the members (linked) and breaks the column down by the suite's
+    group labels with CIs and a plot; the index links it."""
+    board = tmp_path / "board.py"
+    board.write_text(
+        "from ml_collections import ConfigDict\n\n\n"
+        "def get_config():\n"
+        "    c = ConfigDict()\n"
+        "    c.title = 'Suite board'\n"
+        "    c.tasks = ConfigDict({'toy_sizes': ConfigDict({'num_items': 12})})\n"
+        "    c.entries = (\n"
+        "        ConfigDict({'name': 'perfect', 'model': {'name': 'fake'}}),\n"
+        "        ConfigDict({'name': 'noisy', 'model': {'name': 'fake', 'error_rate': 0.5}}),\n"
+        "    )\n"
+        "    c.columns = (ConfigDict({'title': 'sizes', 'suite': 'toy_sizes', 'score': 'exact_match'}),)\n"
+        "    c.bootstrap_resamples = 200\n"
+        "    return c\n"
+    )
+    paths = [installed_plugins["evalkit-toy"]]
+    results, site = tmp_path / "results", tmp_path / "site"
+    ran = cli(
+        paths,
+        "leaderboard",
+        "run",
+        str(board),
+        "--results",
+        str(results),
+        f"--config.data_dir={tmp_path / 'd'}",
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    built = cli(paths, "leaderboard", "build", str(board), "--results", str(results), "--out", str(site))
+    assert built.returncode == 0, built.stderr[-3000:]
+    data = json.loads((site / "leaderboard.json").read_text())
+    perfect, noisy = data["rows"]
+    assert data["columns"][0]["suite_groups"] == ["short", "long"]  # the suite's order
+    assert (
+        perfect["suite_cells"]["sizes"]["short"]["n"] == 12
+        and perfect["suite_cells"]["sizes"]["long"]["value"] == 1.0
+    )
+    cell = noisy["suite_cells"]["sizes"]["long"]
+    assert cell["ci_low"] < cell["value"] < 1.0 and cell["value"] <= cell["ci_high"]
+    whole = noisy["cells"]["sizes"]["value"]
+    assert abs(whole - (noisy["suite_cells"]["sizes"]["short"]["value"] + cell["value"]) / 2) < 1e-12
+    page = (site / "suite-toy_sizes.html").read_text()
+    assert "href='task-toy_reverse_long.html'" in page and "sizes by size" in page
+    assert (
+        "<img src='plot-suite-toy_sizes-sizes.png'" in page
+        and (site / "plot-suite-toy_sizes-sizes.png").is_file()
+    )
+    assert "href='suite-toy_sizes.html'" in (site / "index.html").read_text()
+
+
+def test_the_board_judge_rates_every_entry(tmp_path):
+    """A leaderboard's `judge` goes into every entry's run config, so all entries are rated by one judge."""
+    from evalkit.leaderboard import load_leaderboard
+
+    board = write_board(
+        tmp_path / "board.py",
+        rank_by='mean"\n    c.judge = ConfigDict({"name": "fake", "error_rate": 0.1})\n    c.x = "',
+    )
+    text = board.read_text().replace('\n    c.x = ""', "")
+    board.write_text(text)
+    loaded = load_leaderboard(str(board))
+    for entry in loaded.entries:
+        cfg = loaded.run_config(entry, str(tmp_path / "results"))
+        assert cfg.judge.to_dict() == {"name": "fake", "error_rate": 0.1}
+        assert cfg.output_dir == f"{tmp_path / 'results'}/{entry.name}"

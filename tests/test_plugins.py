@@ -20,7 +20,7 @@ def test_installed_plugin_is_discovered_through_its_entry_point(installed_plugin
     assert res.returncode == 0, res.stderr
     toy = {p["name"]: p for p in json.loads(res.stdout)}["toy"]
     assert toy["distribution"] == "evalkit-toy" and toy["version"] == "0.3.0"
-    assert toy["registered"]["tasks"] == ["toy_choice", "toy_files", "toy_reverse"]
+    assert toy["registered"]["tasks"] == ["toy_choice", "toy_files", "toy_reverse", "toy_reverse_long"]
     assert "evalkit_register_tasks" in toy["hooks"]
 
 

@@ -8,8 +8,8 @@ one column). Confidence intervals resample test items; the neighbour test resamp
 task once per resample, shared by every column that uses the task, so columns over the same items are
 not counted as independent evidence.
 
-Results of different task versions, task settings or test items are never mixed: they are refused with
-one sentence naming both entries.
+Results of different task versions, task settings, test items or judges are never mixed: they are refused
+with one sentence naming both entries.
 """
 
 from __future__ import annotations
@@ -55,6 +55,11 @@ class Row:
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # label -> results.json entry
     column_tasks: dict[str, tuple] = dataclasses.field(default_factory=dict)  # column title -> task labels
+    suites: dict[str, dict[str, Any]] = dataclasses.field(
+        default_factory=dict
+    )  # suite label -> results.json entry
+    # suite column title -> {the suite's group label (e.g. a complexity level): the column over its members}
+    suite_cells: dict[str, dict[str, Cell]] = dataclasses.field(default_factory=dict)
 
 
 # (entry, column title, task label) -> {test item: its score}
@@ -62,7 +67,7 @@ ItemScores = dict[tuple[str, str, str], dict[str, float]]
 
 
 def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
-    """Rows in rank order (highest first), each with cells, provenance and the test against the next row."""
+    """Rows in rank order (best first), each with cells, provenance and the test against the next row."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise UserError(
@@ -71,6 +76,7 @@ def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
     _records.cache_clear()  # files may have changed since an earlier build in this process
     loaded = {e.name: _read(results_dir, e.name) for e in board.entries}
     _check_same_tasks(loaded)
+    _check_same_judge(loaded)
     members = _column_members(board, loaded)
     scores: ItemScores = {}
     rows = []
@@ -90,6 +96,7 @@ def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
                         run_dir, label, task, column, entry.name
                     )
             provenance = _provenance(data, used)
+            suites = {c.suite: data["suites"][c.suite] for c in board.columns if c.suite}
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise UserError(
                 f"the results of entry {entry.name!r} are malformed ({type(exc).__name__}: {exc}); rerun the entry"
@@ -103,14 +110,21 @@ def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
                 provenance=provenance,
                 tasks=used,
                 column_tasks=members,
+                suites=suites,
             )
         )
     _check_same_items(board, members, scores)
     for row in rows:
         for k, column in enumerate(board.columns):
             row.cells[column.title] = _cell(board, k, column, members[column.title], row.entry, scores)
+            if column.suite:
+                row.suite_cells[column.title] = {
+                    group: _cell(board, k, column, labels, row.entry, scores)
+                    for group, labels in suite_groups(row.suites[column.suite], members[column.title]).items()
+                }
         row.rank_value = _figure(board, members, scores, row.entry)
-    rows.sort(key=lambda r: (-r.rank_value, r.entry))
+    sign = -1.0 if board.higher_is_better else 1.0
+    rows.sort(key=lambda r: (sign * r.rank_value, r.entry))
     for i, row in enumerate(rows):
         row.rank = i + 1
         if i + 1 < len(rows):
@@ -206,7 +220,43 @@ def _item_scores(
     return {item: float(np.mean(v)) for item, v in sums.items()}
 
 
+def suite_groups(suite: dict[str, Any], members: tuple) -> dict[str, tuple]:
+    """The suite's group label (e.g. Scylla's complexity level) -> its member tasks, in the suite's order;
+    members without a label are left out."""
+    labels = suite.get("groups") if isinstance(suite.get("groups"), dict) else {}
+    order = [str(labels[t]) for t in members if t in labels]
+    for figures in (suite.get("generalization") or {}).values():  # the suite's own order, when it has one
+        if isinstance(figures, dict) and isinstance(figures.get("order"), list):
+            order = [str(g) for g in figures["order"]] + order
+            break
+    groups: dict[str, tuple] = {}
+    for group in dict.fromkeys(order):
+        tasks = tuple(t for t in members if str(labels.get(t)) == group)
+        if tasks:
+            groups[group] = tasks
+    return groups
+
+
 # --- checks ----------------------------------------------------------------------------------------
+
+
+def _check_same_judge(loaded: dict[str, tuple[Path, dict[str, Any]]]) -> None:
+    """Entries rated by different judges (or one with a judge and one without) are not compared."""
+    first: tuple[str, Any] | None = None
+    for name, (_, data) in loaded.items():
+        judge = data.get("judge") if isinstance(data.get("judge"), dict) else None
+        key = None if judge is None else (judge.get("name"), judge.get("config_hash"))
+        if first is None:
+            first = (name, key)
+        elif key != first[1]:
+
+            def said(k: Any) -> str:
+                return "no judge" if k is None else f"judge {k[0]!r} (config {k[1]})"
+
+            raise UserError(
+                f"entry {first[0]!r} was rated by {said(first[1])} but entry {name!r} by {said(key)}; rerun them "
+                "with the leaderboard's `judge` so every entry is rated alike"
+            )
 
 
 def _check_same_tasks(loaded: dict[str, tuple[Path, dict[str, Any]]]) -> None:
@@ -287,17 +337,9 @@ def _cell(board: Leaderboard, k: int, column: Column, labels: tuple, name: str, 
     return Cell(point, float(low), float(high), n)
 
 
-def _ranked(board: Leaderboard) -> list[Column]:
-    return (
-        list(board.columns)
-        if board.rank_by == "mean"
-        else [c for c in board.columns if c.title == board.rank_by]
-    )
-
-
 def _figure(board: Leaderboard, members: dict[str, tuple], scores: ItemScores, name: str) -> float:
     """The ranking figure of an entry: the mean over the ranked columns of their values."""
-    ranked = _ranked(board)
+    ranked = board.ranked_columns
     return float(
         sum(
             np.mean([np.mean(list(scores[(name, c.title, t)].values())) for t in members[c.title]])
@@ -311,8 +353,9 @@ def _neighbour_test(
     board: Leaderboard, members: dict[str, tuple], scores: ItemScores, upper: str, lower: str
 ) -> dict[str, Any]:
     """Paired bootstrap of the ranking figure, upper minus lower: each resample draws every task's test items
-    once (shared by all columns using the task) and recomputes every column on the drawn items."""
-    ranked = _ranked(board)
+    once (shared by all columns using the task) and recomputes every column on the drawn items. Significant
+    when p < 0.05 and the upper row is the better one (above for higher-is-better, below otherwise)."""
+    ranked = board.ranked_columns
     resamples = board.bootstrap_resamples
     tasks = sorted({t for c in ranked for t in members[c.title]})
     counts = {}
@@ -344,7 +387,7 @@ def _neighbour_test(
         "ci_high": float(high),
         "p_value": p,
         "p_floor": 1.0 / resamples,
-        "significant": bool(p < SIGNIFICANCE and point > 0),
+        "significant": bool(p < SIGNIFICANCE and (point > 0 if board.higher_is_better else point < 0)),
     }
 
 
@@ -356,11 +399,13 @@ def _provenance(data: dict[str, Any], tasks: dict[str, dict[str, Any]]) -> dict[
         key: sorted({str(r[key]) for r in runtimes if r.get(key) is not None})
         for key in ("device_kind", "devices", "processes")
     }
+    judge = data.get("judge") if isinstance(data.get("judge"), dict) else None
     return {
         "evalkit_version": data.get("evalkit_version"),
         "created": data.get("created"),
         "run_hash": data.get("run_hash"),
         "model": {k: model.get(k) for k in ("name", "plugin", "plugin_version", "config_hash")},
+        "judge": judge and {k: judge.get(k) for k in ("name", "plugin", "plugin_version", "config_hash")},
         "tasks": {
             label: {
                 k: t.get(k)

@@ -7,10 +7,12 @@ A leaderboard config is a ``get_config()`` file like a run config (docs/leaderbo
     entries      ({name, model, overrides, description}, ...): ``model`` as a run config's ``model``;
                  ``overrides`` ("dotted.key=value", ...) applied to the entry's run config as on the
                  command line (e.g. ``"tasks.rasp_count.probe.model.position=alibi"``)
-    columns      ({title, score, tasks | suite, group}, ...): a headline column is the mean over its tasks
-                 of ``score``; ``suite`` names a suite of the run instead of listing tasks; ``group``
-                 ("key=value", e.g. "split=ood") keeps only the items of that group
-    rank_by      "mean" (the mean of the columns) or a column title; higher ranks first
+    columns      ({title, score, tasks | suite, group, higher_is_better}, ...): a headline column is the mean
+                 over its tasks of ``score``; ``suite`` names a suite of the run instead of listing tasks;
+                 ``group`` ("key=value", e.g. "split=ood") keeps only the items of that group;
+                 ``higher_is_better`` (default True) False for losses, errors, lengths
+    rank_by      "mean" (the mean of the columns, which must share a direction) or a column title
+    judge        optional: the judge model of every entry (a run config's ``judge``), so all are rated alike
     seed, bootstrap_resamples   for the confidence intervals and the neighbour tests
 """
 
@@ -27,7 +29,7 @@ from evalkit.config import load_config_file
 from evalkit.errors import UserError
 
 ENTRY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")
-KEYS = {"title", "tasks", "entries", "columns", "rank_by", "seed", "bootstrap_resamples"}
+KEYS = {"title", "tasks", "entries", "columns", "rank_by", "judge", "seed", "bootstrap_resamples"}
 RESERVED_TITLES = {"rank", "entry", "mean", "vs next"}  # headers of the table's own columns
 
 
@@ -50,6 +52,7 @@ class Column:
     tasks: tuple[str, ...] = ()
     suite: str = ""
     group: tuple[str, str] | None = None  # (group key, value): only those items
+    higher_is_better: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +67,21 @@ class Leaderboard:
     seed: int
     bootstrap_resamples: int
     source: str
+    judge: dict[str, Any] | None = None
+
+    @property
+    def ranked_columns(self) -> tuple[Column, ...]:
+        """The columns the ranking figure averages: all of them, or the one ``rank_by`` names."""
+        return (
+            self.columns
+            if self.rank_by == "mean"
+            else tuple(c for c in self.columns if c.title == self.rank_by)
+        )
+
+    @property
+    def higher_is_better(self) -> bool:
+        """The direction of the ranking figure (the ranked columns share it; load_leaderboard checks)."""
+        return self.ranked_columns[0].higher_is_better
 
     def run_config(self, entry: Entry, results_dir: str) -> ConfigDict:
         """The run config of ``entry``: the board's tasks, the entry's model, output in ``results_dir/name``."""
@@ -72,6 +90,8 @@ class Leaderboard:
         cfg.seed = self.seed
         cfg.model = ConfigDict(entry.model)
         cfg.tasks = ConfigDict(self.tasks)
+        if self.judge:
+            cfg.judge = ConfigDict(self.judge)
         cfg.reporters = ("console",)
         return cfg
 
@@ -107,12 +127,18 @@ def load_leaderboard(spec: str) -> Leaderboard:
         raise UserError(f"leaderboard {path} has no entries; add at least one model to `entries`")
     seen: dict[str, int] = {}
     for i, e in enumerate(entries):
-        if e.name in seen:
+        first = seen.get(e.name.casefold())
+        if first is not None and entries[first].name == e.name:
             raise UserError(
-                f"leaderboard {path}: entries {seen[e.name]} and {i} are both named {e.name!r}; give each entry "
+                f"leaderboard {path}: entries {first} and {i} are both named {e.name!r}; give each entry "
                 "its own name (it names its results directory)"
             )
-        seen[e.name] = i
+        if first is not None:
+            raise UserError(
+                f"leaderboard {path}: entries {entries[first].name!r} and {e.name!r} differ only in case, so they "
+                "would share a results directory on a case-insensitive file system (macOS, Windows); rename one"
+            )
+        seen[e.name.casefold()] = i
     tasks = _plain(cfg.tasks)
     if not isinstance(tasks, dict) or not tasks:
         raise UserError(
@@ -134,6 +160,18 @@ def load_leaderboard(spec: str) -> Leaderboard:
         raise UserError(
             f"leaderboard {path}: rank_by={rank_by!r} is neither 'mean' nor a column title ({', '.join(titles)})"
         )
+    if rank_by == "mean" and len({c.higher_is_better for c in columns}) > 1:
+        up = next(c.title for c in columns if c.higher_is_better)
+        down = next(c.title for c in columns if not c.higher_is_better)
+        raise UserError(
+            f"leaderboard {path}: rank_by='mean' averages the columns, but {up!r} is higher-is-better and {down!r} "
+            f"lower-is-better; rank by one column (rank_by={up!r}) or give the columns one direction"
+        )
+    judge = _plain(cfg.get("judge")) or None
+    if judge is not None and (not isinstance(judge, dict) or not judge.get("name")):
+        raise UserError(
+            f"leaderboard {path}: judge must be a model section with a `name` (as a run config's judge), or left out"
+        )
     return Leaderboard(
         title=str(cfg.title),
         tasks=tasks,
@@ -143,6 +181,7 @@ def load_leaderboard(spec: str) -> Leaderboard:
         seed=seed,
         bootstrap_resamples=resamples,
         source=path,
+        judge=judge,
     )
 
 
@@ -224,12 +263,18 @@ def _column(path: str, i: int, raw: Any, tasks: dict[str, Any]) -> Column:
                 f"leaderboard {path}: column {i} group {data['group']!r} must read 'key=value', e.g. 'split=ood'"
             )
         group = (key, value)
-    extra = sorted(set(data) - {"title", "score", "tasks", "suite", "group"})
+    extra = sorted(set(data) - {"title", "score", "tasks", "suite", "group", "higher_is_better"})
     if extra:
         raise UserError(
-            f"leaderboard {path}: column {i} has unknown key {extra[0]!r}; use title, score, tasks, suite, group"
+            f"leaderboard {path}: column {i} has unknown key {extra[0]!r}; use title, score, tasks, suite, group, "
+            "higher_is_better"
+        )
+    higher = data.get("higher_is_better", True)
+    if not isinstance(higher, bool):
+        raise UserError(
+            f"leaderboard {path}: column {i} higher_is_better must be True or False, got {higher!r}"
         )
     title = data.get("title") or (suite or "+".join(listed)) + f" {data['score']}"
     if not isinstance(title, str) or not isinstance(data["score"], str):
         raise UserError(f"leaderboard {path}: column {i} title and score must be strings")
-    return Column(title, str(data["score"]), tuple(listed), suite, group)
+    return Column(title, str(data["score"]), tuple(listed), suite, group, higher)

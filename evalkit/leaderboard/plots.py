@@ -1,5 +1,5 @@
-"""Plots for a leaderboard's task pages: each entry's score by group value (length curves, complexity
-levels, ID vs OOD, categories), one PNG per task, group key and headline score."""
+"""Plots for a leaderboard's task and suite pages: each entry's score by group value (length curves,
+complexity levels, ID vs OOD, categories), one PNG per task (or suite column), group key and score."""
 
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ from evalkit.reporting.tables import ordered
 def plot_task(label: str, key: str, score: str, rows: list[Row], path: Path) -> Path | None:
     """Entries' ``score`` by the values of group ``key`` (95% CIs): lines over numeric values (lengths),
     points with whiskers over categories. None when the key has fewer than two values or is the seed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if key == SEED_GROUP:
         return None
     series = {}
@@ -26,7 +21,23 @@ def plot_task(label: str, key: str, score: str, rows: list[Row], path: Path) -> 
         points = {v: m[score] for v, m in groups.items() if score in m}
         if points:
             series[row.entry] = points
-    values = [v for v, _ in ordered({v: None for s in series.values() for v in s})]
+    return plot_series(f"{label}: {score} by {key} (95% CIs)", key, score, series, path, sort=True)
+
+
+def plot_series(
+    title: str, key: str, score: str, series: dict[str, dict[str, dict]], path: Path, sort: bool = False
+) -> Path | None:
+    """Each entry's points {group value: {value, ci_low, ci_high}} by group value: a line with a CI band
+    over numeric values, points with whiskers over categories (in the order given, or natural order with
+    ``sort``). None when there are fewer than two values."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = {entry: points for entry, points in series.items() if points}
+    seen = {v: None for s in series.values() for v in s}
+    values = [v for v, _ in ordered(seen)] if sort else list(seen)
     if len(values) < 2:
         return None
     numeric = all(_is_number(v) for v in values)
@@ -49,7 +60,7 @@ def plot_task(label: str, key: str, score: str, rows: list[Row], path: Path) -> 
     if not numeric:
         ax.set_xticks(range(len(values)), values, rotation=45 if max(map(len, values)) > 6 else 0, ha="right")
         ax.set_xlim(-0.5, len(values) - 0.5)
-    ax.set_title(f"{label}: {score} by {key} (95% CIs)", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.set_xlabel(key)
     ax.set_ylabel(score)
     ax.grid(alpha=0.3)

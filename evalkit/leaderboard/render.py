@@ -1,4 +1,4 @@
-"""A leaderboard as a static site (index + a page per task, no network needed), Markdown and JSON.
+"""A leaderboard as a static site (index + a page per task and per suite, no network), Markdown and JSON.
 
 Every string that comes from a config or a results file is escaped (``html.escape`` with quotes) and
 the page's only script sorts rows by numbers stored in ``data-`` attributes, reading and moving DOM
@@ -15,9 +15,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from evalkit.leaderboard.collect import Row
-from evalkit.leaderboard.config import Leaderboard
-from evalkit.leaderboard.plots import plot_task
+from evalkit.leaderboard.collect import Row, suite_groups
+from evalkit.leaderboard.config import Column, Leaderboard
+from evalkit.leaderboard.plots import plot_series, plot_task
 from evalkit.metrics.seeds import SEED_GROUP
 from evalkit.results import write_text_atomic
 
@@ -26,12 +26,14 @@ margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{ba
 th.sortable{cursor:pointer}th.sortable:after{content:" \\2195";color:#999}td.num{text-align:right}
 .ci{color:#666;font-size:.85em}.sig{color:#060}.tie{color:#999}pre{background:#f7f7f7;padding:1em;overflow:auto}"""
 
-# Sorts the rows of table#board by the data-sort value of the clicked column (numbers; text for entry).
+# Sorts the rows of table#board by the data-sort value of the clicked column (numbers; text for entry): the
+# first click puts the best first (largest, or smallest for a data-lower column), the next click reverses.
 _SORT_SCRIPT = """
 document.querySelectorAll('table#board th.sortable').forEach(function (th) {
   th.addEventListener('click', function () {
     var table = th.closest('table'), body = table.tBodies[0], col = th.cellIndex;
-    var down = th.getAttribute('data-order') !== 'desc';
+    var order = th.getAttribute('data-order');
+    var down = order ? order !== 'desc' : !th.hasAttribute('data-lower');
     table.querySelectorAll('th').forEach(function (h) { h.removeAttribute('data-order'); });
     th.setAttribute('data-order', down ? 'desc' : 'asc');
     var rows = Array.prototype.slice.call(body.rows);
@@ -78,6 +80,16 @@ def fmt_p(test: dict[str, Any]) -> str:
     return f"<{test['p_floor']:.0e}" if p < test.get("p_floor", 0.0) else f"{p:.2g}"
 
 
+def heading(column: Column) -> str:
+    """A column's header text: its title, with ↓ when lower values are better."""
+    return column.title if column.higher_is_better else f"{column.title} ↓"
+
+
+def _direction(board: Leaderboard) -> str:
+    ranked = "the mean of the columns" if board.rank_by == "mean" else f"column “{board.rank_by}”"
+    return f"{ranked}, {'higher' if board.higher_is_better else 'lower'} first"
+
+
 def _mark(row: Row) -> str:
     """The mark between a row and the next: '>' when the paired test separates them (p < 0.05), '≈' if not."""
     if row.vs_next is None:
@@ -87,9 +99,9 @@ def _mark(row: Row) -> str:
 
 def table_rows(board: Leaderboard, rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     """Header and plain-text rows (value [low, high]) shared by the Markdown and console views."""
-    header = ["rank", "entry", *[c.title for c in board.columns]]
+    header = ["rank", "entry", *[heading(c) for c in board.columns]]
     if board.rank_by == "mean":
-        header.append("mean")
+        header.append("mean" if board.higher_is_better else "mean ↓")
     header.append("vs next")
     out = []
     for row in rows:
@@ -110,12 +122,11 @@ def markdown(board: Leaderboard, rows: list[Row]) -> str:
     lines = [f"# {cell(board.title)}", "", "| " + " | ".join(map(cell, header)) + " |"]
     lines.append("|" + "---|" * len(header))
     lines += ["| " + " | ".join(map(cell, r)) + " |" for r in body]
-    ranked = "the mean of the columns" if board.rank_by == "mean" else f"column {board.rank_by!r}"
     lines += [
         "",
-        f"Ranked by {cell(ranked)}, higher first. Values: the mean item score (probe seeds averaged per item) with its 95% "
-        "bootstrap CI over test items. `vs next`: paired bootstrap of the ranking figure against the row below (`>`: p < 0.05, "
-        f"`≈`: not separated), {board.bootstrap_resamples} resamples, seed {board.seed}.",
+        f"Ranked by {cell(_direction(board))}. Values: the mean item score (probe seeds averaged per item) with its 95% "
+        "bootstrap CI over test items; ↓: lower is better. `vs next`: paired bootstrap of the ranking figure against the "
+        f"row below (`>`: better at p < 0.05, `≈`: not separated), {board.bootstrap_resamples} resamples, seed {board.seed}.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -126,8 +137,18 @@ def as_json(board: Leaderboard, rows: list[Row]) -> dict[str, Any]:
         "title": board.title,
         "source": board.source,
         "rank_by": board.rank_by,
+        "higher_is_better": board.higher_is_better,
+        "judge": board.judge,
         "columns": [
-            {"title": c.title, "score": c.score, "tasks": list(c.tasks), "suite": c.suite, "group": c.group}
+            {
+                "title": c.title,
+                "score": c.score,
+                "tasks": list(c.tasks),
+                "suite": c.suite,
+                "group": c.group,
+                "higher_is_better": c.higher_is_better,
+                "suite_groups": list(rows[0].suite_cells.get(c.title, {})) if rows else [],  # the suite's order
+            }
             for c in board.columns
         ],
         "rows": [
@@ -137,6 +158,9 @@ def as_json(board: Leaderboard, rows: list[Row]) -> dict[str, Any]:
                 "description": r.description,
                 "rank_value": r.rank_value,
                 "cells": {t: vars(c) for t, c in r.cells.items()},
+                "suite_cells": {
+                    t: {g: vars(c) for g, c in cells.items()} for t, cells in r.suite_cells.items()
+                },
                 "vs_next": r.vs_next,
                 "provenance": r.provenance,
             }
@@ -159,12 +183,19 @@ def _page(title: str, body: list[str]) -> str:
     )
 
 
-def index_html(board: Leaderboard, rows: list[Row], task_pages: dict[str, str]) -> str:
-    """The index: the sortable headline table, the neighbour tests, and each row's provenance."""
+def index_html(
+    board: Leaderboard, rows: list[Row], task_pages: dict[str, str], suite_pages: dict[str, str] | None = None
+) -> str:
+    """The index: the sortable headline table, the neighbour tests, links to the task and suite pages, and
+    each row's provenance."""
     head = ["<th class='sortable'>rank</th>", "<th class='sortable'>entry</th>"]
-    head += [f"<th class='sortable'>{esc(c.title)}</th>" for c in board.columns]
+    head += [
+        f"<th class='sortable'{'' if c.higher_is_better else ' data-lower'}>{esc(heading(c))}</th>"
+        for c in board.columns
+    ]
     if board.rank_by == "mean":
-        head.append("<th class='sortable'>mean</th>")
+        lower = "" if board.higher_is_better else " data-lower"
+        head.append(f"<th class='sortable'{lower}>{'mean' if lower == '' else 'mean ↓'}</th>")
     head.append("<th>vs next</th>")
     body = []
     for row in rows:
@@ -189,17 +220,20 @@ def index_html(board: Leaderboard, rows: list[Row], task_pages: dict[str, str]) 
                 f"<td class='{kind}'>{esc(_mark(row))} <span class='ci'>p={esc(fmt_p(row.vs_next))}</span></td>"
             )
         body.append(f"<tr data-entry='{esc(row.entry)}'>{''.join(cells)}</tr>")
-    ranked = "the mean of the columns" if board.rank_by == "mean" else f"column “{board.rank_by}”"
     links = "".join(f"<li><a href='{esc(page)}'>{esc(label)}</a></li>" for label, page in task_pages.items())
+    suite_links = "".join(
+        f"<li><a href='{esc(page)}'>{esc(label)}</a></li>" for label, page in (suite_pages or {}).items()
+    )
     provenance = json.dumps({r.entry: r.provenance for r in rows}, indent=2, sort_keys=True, default=str)
     parts = [
         f"<h1>{esc(board.title)}</h1>",
-        f"<p>Ranked by {esc(ranked)}, higher first; click a column to sort. Each value is the mean item "
-        "score (probe seeds averaged per item) with its 95% bootstrap CI over test items. “vs next”, in "
-        "rank order: paired bootstrap of the ranking figure against the row ranked below "
-        f"({esc(board.bootstrap_resamples)} resamples, seed {esc(board.seed)}): "
-        "<span class='sig'>&gt;</span> ahead at p &lt; 0.05, <span class='tie'>≈</span> not separated.</p>",
+        f"<p>Ranked by {esc(_direction(board))}; click a column to sort. Each value is the mean item "
+        "score (probe seeds averaged per item) with its 95% bootstrap CI over test items; ↓ marks a column "
+        "where lower is better. “vs next”, in rank order: paired bootstrap of the ranking figure against the "
+        f"row ranked below ({esc(board.bootstrap_resamples)} resamples, seed {esc(board.seed)}): "
+        "<span class='sig'>&gt;</span> better at p &lt; 0.05, <span class='tie'>≈</span> not separated.</p>",
         f"<table id='board'><thead><tr>{''.join(head)}</tr></thead><tbody>{''.join(body)}</tbody></table>",
+        *([f"<h2>Suites</h2><ul>{suite_links}</ul>"] if suite_links else []),
         f"<h2>Tasks</h2><ul>{links}</ul>",
         "<h2>Provenance</h2><p>Versions, hashes, dates and hardware of every row's results.</p>",
         f"<pre id='provenance'>{esc(provenance)}</pre>",
@@ -245,6 +279,74 @@ def task_html(board: Leaderboard, label: str, rows: list[Row], images: list[str]
     return _page(f"{board.title}: {label}", parts)
 
 
+def suite_html(
+    board: Leaderboard, suite: str, rows: list[Row], task_pages: dict[str, str], images: list[str] = ()
+) -> str:
+    """One suite: its members (linked to their task pages, with their group label), each suite column broken
+    down by the suite's groups (e.g. Scylla's complexity levels) with plots, and the suite's own figures."""
+    first = rows[0].suites[suite]
+    key = str(first.get("group_key") or "group")
+    labels = first.get("groups") if isinstance(first.get("groups"), dict) else {}
+    members = next(rows[0].column_tasks[c.title] for c in board.columns if c.suite == suite)
+    parts = [
+        f"<p><a href='index.html'>← {esc(board.title)}</a></p>",
+        f"<h1>suite {esc(suite)}</h1>",
+        f"<p>plugin {esc(first.get('plugin'))} {esc(first.get('plugin_version'))}; {len(members)} member tasks, "
+        f"grouped by {esc(key)}.</p>",
+    ]
+    items = "".join(
+        f"<li><a href='{esc(task_pages.get(t, ''))}'>{esc(t)}</a> <span class='ci'>{esc(key)} "
+        f"{esc(labels.get(t, '–'))}</span></li>"
+        for t in members
+    )
+    parts.append(f"<ul>{items}</ul>")
+    for column in (c for c in board.columns if c.suite == suite):
+        groups = list(suite_groups(first, members))
+        if not groups:
+            continue
+        head = "".join(f"<th>{esc(h)}</th>" for h in ["entry", *groups, "all"])
+        body = ""
+        for r in rows:
+            cells = r.suite_cells.get(column.title, {})
+            values = [cells.get(g) for g in groups] + [r.cells[column.title]]
+            body += (
+                f"<tr><td>{esc(r.entry)}</td>"
+                + "".join(f"<td class='num'>{esc(_cell_text(c))}</td>" for c in values)
+                + "</tr>"
+            )
+        parts.append(f"<h2>{esc(heading(column))} by {esc(key)}</h2>")
+        parts.append(
+            "<p class='ci'>The mean over each group's member tasks of their mean item score, 95% bootstrap CI "
+            "over test items.</p>"
+        )
+        parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    parts += [f"<img src='{esc(src)}' alt='{esc(src)}'>" for src in images]
+    critical = []
+    for r in rows:
+        for score, figures in sorted(((r.suites.get(suite) or {}).get("generalization") or {}).items()):
+            if isinstance(figures, dict) and "critical" in figures:
+                share = (figures.get("critical_frequency") or {}).get(str(figures["critical"]))
+                sure = "" if share is None else f" (in {share:.0%} of resamples)"
+                critical.append(
+                    f"<tr><td>{esc(r.entry)}</td><td>{esc(score)}</td>"
+                    f"<td>{esc(figures['critical'] if figures['critical'] is not None else 'no gap')}{esc(sure)}</td></tr>"
+                )
+    if critical:
+        parts.append(
+            f"<h2>Critical {esc(key)}</h2><p class='ci'>From each entry's results: the {esc(key)} with the largest "
+            "ID − OOD gap (all of the suite's items).</p>"
+        )
+        parts.append(
+            "<table><thead><tr><th>entry</th><th>score</th><th>critical</th></tr></thead>"
+            f"<tbody>{''.join(critical)}</tbody></table>"
+        )
+    return _page(f"{board.title}: suite {suite}", parts)
+
+
+def _cell_text(cell: Any) -> str:
+    return "–" if cell is None else f"{fmt(cell.value)} [{fmt(cell.ci_low)}, {fmt(cell.ci_high)}]"
+
+
 def _value(metric: dict[str, Any] | None) -> str:
     if not metric:
         return "–"
@@ -258,7 +360,11 @@ def _natural(text: str) -> tuple:
 def write_site(board: Leaderboard, rows: list[Row], out: str | Path) -> list[Path]:
     """index.html, one page per task, leaderboard.md and leaderboard.json under ``out`` (atomic writes)."""
     out = Path(out)
-    for stale in [*out.glob("task-*.html"), *out.glob("plot-*.png")]:  # pages of an earlier build
+    for stale in [
+        *out.glob("task-*.html"),
+        *out.glob("suite-*.html"),
+        *out.glob("plot-*.png"),
+    ]:  # an earlier build's
         stale.unlink()
     labels = sorted({label for r in rows for label in r.tasks})
     pages = {label: f"task-{slug(label)}.html" for label in labels}
@@ -275,8 +381,24 @@ def write_site(board: Leaderboard, rows: list[Row], out: str | Path) -> list[Pat
                     written.append(png)
         write_text_atomic(out / page, task_html(board, label, rows, images))
         written.append(out / page)
+    suite_pages = {
+        s: f"suite-{slug(s)}.html" for s in dict.fromkeys(c.suite for c in board.columns if c.suite)
+    }
+    for suite, page in suite_pages.items():
+        images = []
+        for column in (c for c in board.columns if c.suite == suite):
+            series = {
+                r.entry: {g: vars(c) for g, c in r.suite_cells.get(column.title, {}).items()} for r in rows
+            }
+            key = str(rows[0].suites[suite].get("group_key") or "group")
+            png = out / f"plot-suite-{slug(suite)}-{slug(column.title)}.png"
+            if plot_series(f"{suite}: {column.title} by {key} (95% CIs)", key, column.score, series, png):
+                images.append(png.name)
+                written.append(png)
+        write_text_atomic(out / page, suite_html(board, suite, rows, pages, images))
+        written.append(out / page)
     files = {
-        "index.html": index_html(board, rows, pages),
+        "index.html": index_html(board, rows, pages, suite_pages),
         "leaderboard.md": markdown(board, rows),
         "leaderboard.json": json.dumps(as_json(board, rows), indent=2, sort_keys=True, default=str) + "\n",
     }

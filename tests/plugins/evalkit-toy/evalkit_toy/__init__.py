@@ -4,7 +4,7 @@ import numpy as np
 from ml_collections import ConfigDict
 
 from evalkit import hookimpl
-from evalkit.api import Generate, Loglikelihood, Reporter, Task
+from evalkit.api import Generate, Loglikelihood, Reporter, Suite, Task
 from evalkit.errors import UserError
 from evalkit.metrics import choice_accuracy, exact_match
 
@@ -97,11 +97,38 @@ class Files(Reverse):
                 yield {"id": f"{path.stem}/{i}", "text": line.strip(), "groups": {"file": path.stem}}
 
 
+class ReverseLong(Reverse):
+    """Longer strings: the second member of the toy suite."""
+
+    name = "toy_reverse_long"
+    description = "reverse a longer random lowercase string"
+
+    def default_config(self):
+        return ConfigDict(
+            {"seed": 3, "num_items": 20, "lengths": (10, 12), "fail": False, "user_error": False}
+        )
+
+
+@hookimpl
+def evalkit_register_suites(register):
+    register(
+        Suite(
+            "toy_sizes",
+            ("toy_reverse", "toy_reverse_long"),
+            groups={"toy_reverse": "short", "toy_reverse_long": "long"},
+            group_key="size",
+            group_order=("short", "long"),
+            description="the two reversal tasks, grouped by string size",
+        )
+    )
+
+
 @hookimpl
 def evalkit_register_tasks(register):
     register(Reverse())
     register(Choice())
     register(Files())
+    register(ReverseLong())
 
 
 def _broken_report(results, run_dir):
