@@ -299,16 +299,18 @@ INPUTS = {
 
 
 def _make_inputs(words: list[str], ws: Workspace, where: str) -> None:
+    assert Path.cwd() == ws.root, where
     for word in words:
         for name, make in INPUTS.items():
             if (word == name or word.startswith(name + "/")) and not (ws.root / name).exists():
                 (ws.root / name).parent.mkdir(parents=True, exist_ok=True)
-                make(ws.root / name)
+                make(Path(name))  # relative, as documented: the commands run in the workspace
 
 
 @pytest.mark.slow
 def test_quickstart_leaderboard_joins_two_plugins(in_workspace):
-    """The documented leaderboard (its :test form): RASP-L and Scylla probe tasks, two entries, one site."""
+    """The documented leaderboard (its :test form): RASP-L and Scylla probe tasks, two entries, one site that
+    renders and sorts in a real browser."""
     site = in_workspace.root / "runs" / "leaderboard" / "site"
     if not (site / "leaderboard.json").is_file():
         _make_inputs(["runs/leaderboard"], in_workspace, "quickstart leaderboard")
@@ -333,8 +335,39 @@ def test_quickstart_leaderboard_joins_two_plugins(in_workspace):
     ood = data["rows"][0]["cells"]["Scylla find max (OOD)"]
     assert ood["n"] == 8  # the 8 OOD items of the reduced form, not all 16
     assert (site / "task-scylla_probe_find_maximum.html").is_file()
+    _renders_and_sorts_in_a_browser(site, [r["entry"] for r in data["rows"]])
     again = _cli(["leaderboard", "run", f"{LEADERBOARD}:test", "--results", "runs/leaderboard"], "rerun")
     assert again.count(": done (results of this config") == 2  # finished entries are not redone
+
+
+def _renders_and_sorts_in_a_browser(site: Path, ranked: list[str]) -> None:
+    """The two-plugin site in headless chromium: the rows render in rank order, a header click reverses
+    them and a second restores them, and the task page of the other plugin opens."""
+    from selenium.webdriver.common.by import By
+    from test_leaderboard import _browser
+
+    browser = _browser()
+    try:
+        browser.get((site / "index.html").as_uri())
+
+        def entries() -> list[str]:
+            return [
+                r.get_attribute("data-entry")
+                for r in browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")
+            ]
+
+        assert entries() == ranked
+        rank = next(
+            h for h in browser.find_elements(By.CSS_SELECTOR, "#board th") if h.text.startswith("rank")
+        )
+        rank.click()
+        assert entries() == ranked[::-1]
+        rank.click()
+        assert entries() == ranked
+        browser.find_element(By.LINK_TEXT, "scylla_probe_find_maximum").click()
+        assert browser.find_element(By.TAG_NAME, "h1").text == "scylla_probe_find_maximum"
+    finally:
+        browser.quit()
 
 
 # --- pip, python -------------------------------------------------------------------------------------------

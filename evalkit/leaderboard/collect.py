@@ -25,6 +25,7 @@ import numpy as np
 
 from evalkit.errors import UserError
 from evalkit.leaderboard.config import Column, Leaderboard
+from evalkit.metrics.bootstrap import resample_statistic
 from evalkit.metrics.items import item_of
 from evalkit.results.schema import load_results
 from evalkit.results.store import RecordStore
@@ -329,9 +330,8 @@ def _cell(board: Leaderboard, k: int, column: Column, labels: tuple, name: str, 
     point, draws, n = 0.0, np.zeros(board.bootstrap_resamples), 0
     for label in labels:
         values = np.array(list(scores[(name, column.title, label)].values()))
-        idx = rng.integers(0, len(values), size=(board.bootstrap_resamples, len(values)))
         point += float(values.mean()) / len(labels)
-        draws += values[idx].mean(axis=1) / len(labels)
+        draws += resample_statistic(values, np.mean, None, rng, board.bootstrap_resamples) / len(labels)
         n += len(values)
     low, high = np.quantile(draws, [0.025, 0.975])
     return Cell(point, float(low), float(high), n)
@@ -366,7 +366,11 @@ def _neighbour_test(
         draw = np.random.default_rng([board.seed, 1_000 + k]).integers(
             0, len(items), size=(resamples, len(items))
         )
-        counts[label] = (items, np.apply_along_axis(np.bincount, 1, draw, minlength=len(items)))
+        offsets = draw + len(items) * np.arange(resamples)[:, None]  # per-resample counts of each item
+        counts[label] = (
+            items,
+            np.bincount(offsets.ravel(), minlength=resamples * len(items)).reshape(resamples, -1),
+        )
     point, draws = 0.0, np.zeros(resamples)
     for column in ranked:
         labels = members[column.title]
