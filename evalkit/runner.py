@@ -268,6 +268,7 @@ def summarize_suites(
             "tasks": list(s.members),
             "group_key": suite.group_key,
             "groups": {t: suite.groups[t] for t in s.members if t in suite.groups},
+            "group_order": list(suite.group_order),
             "status": "partial" if failed else "ok",
             **({"failed_tasks": failed} if failed else {}),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,13 @@ SHELL_BLOCKS = ("bash", "sh", "shell", "console")
 _ENV = r"(?:[A-Z_][A-Z0-9_]*=\S+\s+)*"
 _COMMAND_START = re.compile(
     _ENV + r"(?:evalkit\s+(?:[a-z][a-z-]*|--help)\b"
-    r"|python3?\s+(?:-m\s+\w|[\w./<>-]+\.py\b)|pip\s+\w|pytest\b|cd\s)"
+    r"|python3?\s+(?:-m\s+\w|[\w./<>-]+\.py\b)|pip\s+\w|pytest\b|cd\s|tpu_scripts/[\w.-]+\.sh\b)"
 )
-_FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```", re.S | re.M)
-_INLINE = re.compile(r"(?<!`)`([^`]+)`(?!`)")
+# A fenced block (``` or ~~~, indented up to 3 spaces as in a list item): its language and its body.
+_FENCE = re.compile(r"^ {0,3}(```|~~~)([\w-]*)[^\n]*\n(.*?)^ {0,3}\1", re.S | re.M)
+# An inline code span of one or two backticks (two when the code holds one).
+_INLINE = re.compile(r"(?<!`)(``?)(?!`)(.+?)(?<!`)\1(?!`)", re.S)
+_OVERRIDE = re.compile(r"^--config\.([\w.<>*-]+)=(.*)$")
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,7 @@ def _block_lines(body: str, first_line: int) -> list[tuple[int, str]]:
             pending += raw.rstrip()[:-1] + " "
             continue
         text = (pending + raw).strip()
+        text = text[2:] if text.startswith("$ ") else text  # a shell prompt is not part of the command
         pending = ""
         if text:
             out.append((start, text))
@@ -92,16 +97,16 @@ def commands_of(file: str) -> list[DocCommand]:
     fenced_spans = []
     for index, block in enumerate(_FENCE.finditer(text)):
         fenced_spans.append(block.span())
-        if block.group(1) not in SHELL_BLOCKS:
+        if block.group(2) not in SHELL_BLOCKS:
             continue
-        first = text.count("\n", 0, block.start(2)) + 1
-        for line, logical in _block_lines(block.group(2), first):
+        first = text.count("\n", 0, block.start(3)) + 1
+        for line, logical in _block_lines(block.group(3), first):
             if split_chain(logical):
                 found.append(DocCommand(file, line, logical, index))
     for span in _INLINE.finditer(text):
         if any(a <= span.start() < b for a, b in fenced_spans):
             continue
-        content = " ".join(span.group(1).split())
+        content = " ".join(span.group(2).split())
         if is_command(content):
             line = text.count("\n", 0, span.start()) + 1
             found.append(DocCommand(file, line, content))
@@ -129,10 +134,11 @@ def unmarked_command_blocks() -> list[str]:
     for file in DOC_FILES:
         text = (ROOT / file).read_text(encoding="utf-8")
         for block in _FENCE.finditer(text):
-            if block.group(1) in SHELL_BLOCKS:
+            if block.group(2) in SHELL_BLOCKS:
                 continue
-            for raw in block.group(2).splitlines():
-                if raw[:1] not in (" ", "") and is_command(raw):
+            for raw in block.group(3).splitlines():
+                prompt = raw.lstrip().startswith("$ ")
+                if (prompt or raw[:1] not in (" ", "")) and is_command(raw.lstrip().removeprefix("$ ")):
                     bad.append(f"{file}:{text.count(chr(10), 0, block.start()) + 1}: {raw.strip()}")
     return bad
 
@@ -143,6 +149,27 @@ def python_blocks() -> list[tuple[str, int, str]]:
     for file in DOC_FILES:
         text = (ROOT / file).read_text(encoding="utf-8")
         for block in _FENCE.finditer(text):
-            if block.group(1) == "python":
-                blocks.append((file, text.count("\n", 0, block.start(2)) + 1, block.group(2)))
+            if block.group(2) == "python":
+                blocks.append((file, text.count("\n", 0, block.start(3)) + 1, block.group(3)))
     return blocks
+
+
+def documented_overrides() -> list[tuple[str, int, dict[str, str]]]:
+    """Inline `--config.KEY=VALUE` overrides shown without a command, as (file, line, {key: value}) per span
+    (the overrides of one span go together: `--config.judge.name=flax --config.judge.checkpoint=...`)."""
+    found = []
+    for file in DOC_FILES:
+        text = (ROOT / file).read_text(encoding="utf-8")
+        fenced = [b.span() for b in _FENCE.finditer(text)]
+        for span in _INLINE.finditer(text):
+            if any(a <= span.start() < b for a, b in fenced):
+                continue
+            content = " ".join(span.group(2).split())
+            if not content.startswith("--config."):
+                continue
+            line = text.count("\n", 0, span.start()) + 1
+            matches = [_OVERRIDE.match(word) for word in shlex.split(content)]
+            overrides = {m.group(1): m.group(2) for m in matches if m}
+            if overrides:
+                found.append((file, line, overrides))
+    return found

@@ -12,6 +12,9 @@ How each kind of command runs (tests/doc_commands.py finds them):
 - `python benchmarks/x.py ARGS` and `python -m module ARGS` run up to their argparse call (tests/dry_parse.py).
 - `pip install -e ...` runs with `--dry-run`; `pip download` and `pip install --target` run for real.
 - `python3 -m venv`, `. .venv/bin/activate` and `python -m pytest` must be what `.ci/run` runs.
+- `tpu_scripts/*.sh` run with a stub `gcloud` that records its arguments; the `evalkit run` it would start on
+  the workers resolves with `--print-config`.
+- Inline `--config.KEY=VALUE` overrides shown without a command must resolve against one of configs/*.py.
 - The plugin walkthrough of docs/plugins.md runs in a fresh virtualenv: tests/test_new_plugin.py.
 """
 
@@ -34,6 +37,7 @@ from doc_commands import (
     ROOT,
     DocCommand,
     documented_commands,
+    documented_overrides,
     python_blocks,
     unmarked_command_blocks,
     walkthrough_commands,
@@ -42,6 +46,8 @@ from doc_commands import (
 COMMANDS = [c for c in documented_commands() if c not in walkthrough_commands()]
 LEADERBOARD = "configs/leaderboards/quickstart.py"
 _PLACEHOLDER = re.compile(r"^[A-Z][A-Z0-9_]*(\.[a-z]+)?$|<\w+>|^\.\.\.$")
+# What a placeholder stands for when a synopsis is run (others: "1").
+PLACEHOLDER_VALUES = {"ARGS": "--help", "CONFIG": "configs/quickstart.py"}
 _SUBCOMMAND_WORDS = {
     "run",
     "train",
@@ -115,6 +121,8 @@ def run_part(part: str, command: DocCommand, ws: Workspace, dry_parsed, monkeypa
         run_evalkit(words[1:], ws, where)
     elif words[0] == "pip" or words[1:3] == ["-m", "pip"]:
         run_pip(part, ws, where)
+    elif words[0].startswith("tpu_scripts/"):
+        _run_tpu_script(words, ws, where)
     elif words[0] in ("python", "python3") and words[1:3] == ["-m", "evalkit.reference"]:
         _evalkit_reference(words[3:], ws)
     elif words[0] in ("python", "python3"):
@@ -230,7 +238,14 @@ def _parse_or_fail(argv: list[str], where: str) -> None:
 
 
 def _is_placeholder(word: str) -> bool:
+    """CONFIG, HF_DIR, FILE.jsonl, <name>, ..., path.py:ARG; not a file that exists (README.md, LICENSE)."""
+    if (ROOT / word).exists():
+        return False
     return bool(_PLACEHOLDER.search(word)) or bool(re.search(r":[A-Z]+$", word))
+
+
+def _filled(word: str) -> str:
+    return PLACEHOLDER_VALUES.get(word, "1") if _is_placeholder(word) else word
 
 
 def _is_synopsis(words: list[str]) -> bool:
@@ -251,14 +266,21 @@ def _expansions(words: list[str]) -> list[list[str]]:
         if word == "...":
             continue
         alternatives = word.split("|") if "|" in word and not word.startswith("--config.") else [word]
-        choices.append(["1" if _is_placeholder(a) else a for a in alternatives])
+        choices.append([_filled(a) for a in alternatives])
     return [list(variant) for variant in itertools.product(*choices)]
 
 
 def _reduced_leaderboard(config: str, where: str) -> str:
-    """The `:test` form of a documented leaderboard (the full one trains probes for minutes)."""
+    """The `:test` form of a documented leaderboard (the full one trains probes for minutes); the full form
+    is loaded and every entry's run config resolved, so it cannot drift either."""
     from evalkit.config import load_config_file
+    from evalkit.leaderboard import load_leaderboard
+    from evalkit.plugins import get_host
+    from evalkit.resolve import resolve_run
 
+    board = load_leaderboard(config)
+    for entry in board.entries:
+        resolve_run(board.run_config(entry, "runs/leaderboard"), dict(entry.overrides), get_host())
     try:
         load_config_file(f"{config}:test")
     except Exception as exc:  # noqa: BLE001
@@ -275,18 +297,24 @@ REQUESTS = [
 ]
 
 
-def _write_requests(path: Path) -> None:
+def _write_requests(path: Path, ws: Workspace) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in REQUESTS))
 
 
-def _write_hf_folder(path: Path) -> None:
+def _write_hf_folder(path: Path, ws: Workspace) -> None:
     from evalkit.testing import write_tiny_hf_llama
 
     write_tiny_hf_llama(path)
 
 
-def _run_leaderboard(path: Path) -> None:
+def _run_leaderboard(path: Path, ws: Workspace) -> None:
     _cli(["leaderboard", "run", f"{LEADERBOARD}:test", "--results", str(path)], f"making {path}")
+
+
+def _download_wheels(path: Path, ws: Workspace) -> None:
+    """What docs/benchmarks.md's `pip download ... -d .whl ml_collections` makes, for the step after it."""
+    download = next(c for c in COMMANDS if c.text.startswith("pip download") and " -d .whl " in c.text)
+    run_pip(download.text, ws, download.id)
 
 
 # What a documented command expects to find, and how the test makes it when no earlier command has.
@@ -295,6 +323,7 @@ INPUTS = {
     "path/to/hf_model": _write_hf_folder,
     "hf/Qwen2-0.5B": _write_hf_folder,
     "runs/leaderboard": _run_leaderboard,
+    ".whl": _download_wheels,
 }
 
 
@@ -304,7 +333,7 @@ def _make_inputs(words: list[str], ws: Workspace, where: str) -> None:
         for name, make in INPUTS.items():
             if (word == name or word.startswith(name + "/")) and not (ws.root / name).exists():
                 (ws.root / name).parent.mkdir(parents=True, exist_ok=True)
-                make(Path(name))  # relative, as documented: the commands run in the workspace
+                make(Path(name), ws)  # relative, as documented: the commands run in the workspace
 
 
 @pytest.mark.slow
@@ -374,23 +403,52 @@ def _renders_and_sorts_in_a_browser(site: Path, ranked: list[str]) -> None:
 
 
 def run_pip(part: str, ws: Workspace, where: str) -> None:
+    """An editable install of this repo resolves with --dry-run (installing would change the test
+    environment); `pip download` and `pip install --target` run for real, inside the workspace."""
     words = shlex.split(part)
-    pip_args = words[words.index("pip") + 1 :] if words[0] == "pip" else words[3:]
     rest = part.split(" pip ", 1)[1] if words[0] != "pip" else part[len("pip ") :]
+    action = shlex.split(rest)[0]
     pip = f"{shlex.quote(sys.executable)} -m pip --disable-pip-version-check"
-    if (
-        pip_args[0] == "install" and "-e" in pip_args
-    ):  # an editable install of this repo: resolve, install nothing
-        line, cwd = (
-            f"{pip} install --dry-run --no-deps --no-index --no-build-isolation {rest[len('install ') :]}",
-            ROOT,
-        )
-    elif pip_args[0] == "download" or (pip_args[0] == "install" and "--target" in pip_args):
-        line, cwd = f"{pip} {ws.path(rest)}", ws.root  # real: downloads from the package index
+    if action == "install" and "-e" in shlex.split(rest):
+        dry = "--dry-run --no-deps --no-index --no-build-isolation"
+        line, cwd = f"{pip} install {dry} {rest[len('install ') :]}", ROOT
+    elif action == "download" or (action == "install" and "--target" in shlex.split(rest)):
+        if action == "install":
+            _make_inputs(shlex.split(rest), ws, where)  # the wheels the documented download step fetches
+        line, cwd = f"{pip} {action} --no-cache-dir {ws.path(rest[len(action) + 1 :])}", ws.root
     else:
         pytest.fail(f"{where}: the docs test does not know how to run this pip command")
     done = subprocess.run(["bash", "-c", line], cwd=cwd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{where}: {line}\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+
+
+def _run_tpu_script(words: list[str], ws: Workspace, where: str) -> None:
+    """A TPU pod script with a stub `gcloud` on PATH that records each call; without arguments it must print
+    its usage (exit 2); with them, every worker's `evalkit run` must resolve."""
+    stub = ws.root / "stub-bin"
+    stub.mkdir(exist_ok=True)
+    calls = ws.root / "gcloud-calls.jsonl"
+    calls.unlink(missing_ok=True)
+    (stub / "gcloud").write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    (stub / "gcloud").chmod(0o755)
+    argv = [_filled(w) for w in words[1:]]
+    env = {**os.environ, "PATH": f"{stub}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", str(ROOT / words[0]), *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    if not argv:
+        assert done.returncode == 2 and "usage:" in done.stderr, f"{where}: {done.stderr}"
+        return
+    assert done.returncode == 0, f"{where}: {done.stderr[-2000:]}"
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()]
+    ssh = next(c for c in recorded if c[:4] == ["compute", "tpus", "tpu-vm", "ssh"])
+    assert "--worker=all" in ssh, ssh
+    remote = ssh[ssh.index("--command") + 1]
+    run_line = next(line.strip() for line in remote.splitlines() if line.strip().startswith("evalkit run "))
+    assert '"run_hash"' in _cli([*shlex.split(run_line)[1:], "--print-config"], where)
 
 
 def _evalkit_reference(argv: list[str], ws: Workspace) -> None:
@@ -407,7 +465,7 @@ def _python_jobs(args: list[str]) -> list[dict]:
     every benchmark script, placeholders for a dummy value."""
     module = args[0] == "-m"
     target, argv = (args[1], args[2:]) if module else (args[0], args[1:])
-    argv = ["1" if _is_placeholder(a) else a for a in argv]
+    argv = [_filled(a) for a in argv]
     if "<" in target:
         pattern = re.sub(r"<\w+>", "*", target)
         targets = sorted(p.relative_to(ROOT).as_posix() for p in ROOT.glob(pattern) if _is_script(p))
@@ -474,3 +532,42 @@ def _assert_ci_runs(words: list[str], where: str) -> None:
             if all(any(w == c for c in ci_words) for w in words):
                 return
     pytest.fail(f"{where}: .ci/run does not run this; CI must run the README's set-up as written")
+
+
+# --- overrides shown on their own ---------------------------------------------------------------
+
+
+def _concrete(overrides: dict[str, str]) -> bool:
+    """No placeholder key (KEY, <task>, *): the span shows real keys."""
+    return not any(_is_placeholder(part) or "*" in part for key in overrides for part in key.split("."))
+
+
+OVERRIDES = [o for o in documented_overrides() if _concrete(o[2])]
+
+
+@pytest.mark.parametrize(
+    "file, line, overrides", OVERRIDES, ids=[f"{f}:{n}:{','.join(o)}" for f, n, o in OVERRIDES]
+)
+def test_documented_overrides_resolve_against_a_config(file, line, overrides):
+    """Overrides shown on their own (`--config.runtime.too_long=error`) name real keys with valid values:
+    some config in configs/ resolves with them. A placeholder value (...) checks its key only."""
+    from evalkit.config import load_config_file
+    from evalkit.errors import UserError
+    from evalkit.plugins import get_host
+    from evalkit.resolve import resolve_run
+
+    errors = []
+    for config in sorted((ROOT / "configs").glob("*.py")):
+        given = {k: v for k, v in overrides.items() if "..." not in v}
+        try:
+            resolved = resolve_run(load_config_file(str(config)), given, get_host())
+            for key in overrides:
+                node = resolved.config
+                for part in key.split("."):
+                    node = node[part]
+        except (UserError, KeyError, AttributeError) as exc:
+            errors.append(f"{config.name}: {exc}")
+            continue
+        return
+    shown = " ".join(f"--config.{k}={v}" for k, v in overrides.items())
+    pytest.fail(f"{file}:{line}: {shown} resolves against no config in configs/: {errors[:3]}")

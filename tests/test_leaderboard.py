@@ -183,6 +183,11 @@ def test_mixed_task_versions_are_refused_naming_both(board_run, tmp_path):
         ({"extra": LOWER.replace("False", "'no'")}, None, "higher_is_better must be True or False, got 'no'"),
         ({"rank_by": 'mean"\n    c.judge = "x'}, None, "judge must be a model section with a `name`"),
         ({}, "judge", "entry 'perfect' was rated by no judge but entry 'noisy' by judge 'fake' (config abc)"),
+        (
+            {"rank_by": 'mean"\n    c.judge = ConfigDict({"name": "fake"})  #'},
+            None,
+            "the leaderboard's judge is 'fake' but entry 'perfect' was rated by no judge",
+        ),
         ({"choice_task": "toy_nope"}, None, "names task 'toy_nope', which is not in `tasks`"),
         ({"rank_by": "speed"}, None, "rank_by='speed' is neither 'mean' nor a column title"),
         ({"rank_by": 'mean"\n    c.seed = "7'}, None, "seed must be a non-negative int, got '7'"),
@@ -408,7 +413,7 @@ def test_a_suite_column_gets_a_page_with_its_groups(installed_plugins, tmp_path)
     assert built.returncode == 0, built.stderr[-3000:]
     data = json.loads((site / "leaderboard.json").read_text())
     perfect, noisy = data["rows"]
-    assert data["columns"][0]["suite_groups"] == ["short", "long"]  # the suite's order
+    assert data["columns"][0]["suite_groups"] == ["long", "short"]  # the suite's group_order
     assert (
         perfect["suite_cells"]["sizes"]["short"]["n"] == 12
         and perfect["suite_cells"]["sizes"]["long"]["value"] == 1.0
@@ -424,6 +429,16 @@ def test_a_suite_column_gets_a_page_with_its_groups(installed_plugins, tmp_path)
         and (site / "plot-suite-toy_sizes-sizes.png").is_file()
     )
     assert "href='suite-toy_sizes.html'" in (site / "index.html").read_text()
+    data = json.loads(
+        (results / "noisy" / "results.json").read_text()
+    )  # relabelled by another plugin version
+    data["suites"]["toy_sizes"]["groups"]["toy_reverse"] = "tiny"
+    (results / "noisy" / "results.json").write_text(json.dumps(data))
+    refused = cli(paths, "leaderboard", "build", str(board), "--results", str(results), "--out", str(site))
+    assert (
+        refused.returncode == 2
+        and "labels its members differently in entries 'perfect' and 'noisy'" in refused.stderr
+    )
 
 
 def test_the_board_judge_rates_every_entry(tmp_path):

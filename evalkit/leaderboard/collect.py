@@ -77,7 +77,7 @@ def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
     _records.cache_clear()  # files may have changed since an earlier build in this process
     loaded = {e.name: _read(results_dir, e.name) for e in board.entries}
     _check_same_tasks(loaded)
-    _check_same_judge(loaded)
+    _check_same_judge(loaded, board.judge)
     members = _column_members(board, loaded)
     scores: ItemScores = {}
     rows = []
@@ -162,6 +162,7 @@ def _column_members(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str, 
             members[column.title] = column.tasks
             continue
         seen: dict[tuple, str] = {}
+        labelled: dict[str, str] = {}
         for name, (_, data) in loaded.items():
             suite = (data.get("suites") or {}).get(column.suite)
             if not isinstance(suite, dict) or not isinstance(suite.get("tasks"), list) or not suite["tasks"]:
@@ -169,11 +170,19 @@ def _column_members(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str, 
                     f"entry {name!r} has no results for suite {column.suite!r}; rerun it with the suite"
                 )
             seen.setdefault(tuple(map(str, suite["tasks"])), name)
+            groups = json.dumps(suite.get("groups"), sort_keys=True)
+            labelled.setdefault(groups, name)
         if len(seen) > 1:
             (a, first), (b, second) = list(seen.items())[:2]
             raise UserError(
                 f"suite {column.suite!r} has members {', '.join(a)} in entry {first!r} but {', '.join(b)} in "
                 f"entry {second!r}; rerun them with the same suite"
+            )
+        if len(labelled) > 1:
+            first, second = list(labelled.values())[:2]
+            raise UserError(
+                f"suite {column.suite!r} labels its members differently in entries {first!r} and {second!r} "
+                "(another plugin version?); rerun them with the same suite"
             )
         members[column.title] = next(iter(seen))
     return members
@@ -225,11 +234,8 @@ def suite_groups(suite: dict[str, Any], members: tuple) -> dict[str, tuple]:
     """The suite's group label (e.g. Scylla's complexity level) -> its member tasks, in the suite's order;
     members without a label are left out."""
     labels = suite.get("groups") if isinstance(suite.get("groups"), dict) else {}
-    order = [str(labels[t]) for t in members if t in labels]
-    for figures in (suite.get("generalization") or {}).values():  # the suite's own order, when it has one
-        if isinstance(figures, dict) and isinstance(figures.get("order"), list):
-            order = [str(g) for g in figures["order"]] + order
-            break
+    declared = suite.get("group_order") if isinstance(suite.get("group_order"), list) else []
+    order = [str(g) for g in declared] + [str(labels[t]) for t in members if t in labels]
     groups: dict[str, tuple] = {}
     for group in dict.fromkeys(order):
         tasks = tuple(t for t in members if str(labels.get(t)) == group)
@@ -241,8 +247,9 @@ def suite_groups(suite: dict[str, Any], members: tuple) -> dict[str, tuple]:
 # --- checks ----------------------------------------------------------------------------------------
 
 
-def _check_same_judge(loaded: dict[str, tuple[Path, dict[str, Any]]]) -> None:
-    """Entries rated by different judges (or one with a judge and one without) are not compared."""
+def _check_same_judge(loaded: dict[str, tuple[Path, dict[str, Any]]], wanted: dict[str, Any] | None) -> None:
+    """Entries rated by different judges (or one with a judge and one without) are not compared, and when
+    the board names a judge the results must have been rated by it."""
     first: tuple[str, Any] | None = None
     for name, (_, data) in loaded.items():
         judge = data.get("judge") if isinstance(data.get("judge"), dict) else None
@@ -257,6 +264,11 @@ def _check_same_judge(loaded: dict[str, tuple[Path, dict[str, Any]]]) -> None:
             raise UserError(
                 f"entry {first[0]!r} was rated by {said(first[1])} but entry {name!r} by {said(key)}; rerun them "
                 "with the leaderboard's `judge` so every entry is rated alike"
+            )
+        if wanted and (key is None or key[0] != wanted.get("name")):
+            raise UserError(
+                f"the leaderboard's judge is {wanted.get('name')!r} but entry {name!r} was rated by "
+                f"{'no judge' if key is None else repr(key[0])}; rerun it with `evalkit leaderboard run`"
             )
 
 

@@ -27,7 +27,7 @@ th.sortable{cursor:pointer}th.sortable:after{content:" \\2195";color:#999}td.num
 .ci{color:#666;font-size:.85em}.sig{color:#060}.tie{color:#999}pre{background:#f7f7f7;padding:1em;overflow:auto}"""
 
 # Sorts the rows of table#board by the data-sort value of the clicked column (numbers; text for entry): the
-# first click puts the best first (largest, or smallest for a data-lower column), the next click reverses.
+# first click sorts descending (ascending for a data-lower column: the best first), the next click reverses.
 _SORT_SCRIPT = """
 document.querySelectorAll('table#board th.sortable').forEach(function (th) {
   th.addEventListener('click', function () {
@@ -138,7 +138,7 @@ def as_json(board: Leaderboard, rows: list[Row]) -> dict[str, Any]:
         "source": board.source,
         "rank_by": board.rank_by,
         "higher_is_better": board.higher_is_better,
-        "judge": board.judge,
+        "judge": rows[0].provenance.get("judge") if rows else None,  # what rated the results (all alike)
         "columns": [
             {
                 "title": c.title,
@@ -147,7 +147,9 @@ def as_json(board: Leaderboard, rows: list[Row]) -> dict[str, Any]:
                 "suite": c.suite,
                 "group": c.group,
                 "higher_is_better": c.higher_is_better,
-                "suite_groups": list(rows[0].suite_cells.get(c.title, {})) if rows else [],  # the suite's order
+                "suite_groups": list(rows[0].suite_cells.get(c.title, {}))
+                if rows
+                else [],  # the suite's order
             }
             for c in board.columns
         ],
@@ -291,8 +293,8 @@ def suite_html(
     parts = [
         f"<p><a href='index.html'>← {esc(board.title)}</a></p>",
         f"<h1>suite {esc(suite)}</h1>",
-        f"<p>plugin {esc(first.get('plugin'))} {esc(first.get('plugin_version'))}; {len(members)} member tasks, "
-        f"grouped by {esc(key)}.</p>",
+        f"<p>plugin {esc(first.get('plugin'))} {esc(first.get('plugin_version'))}; {len(members)} member tasks"
+        f"{f', grouped by {esc(key)}' if labels else ''}.</p>",
     ]
     items = "".join(
         f"<li><a href='{esc(task_pages.get(t, ''))}'>{esc(t)}</a> <span class='ci'>{esc(key)} "
@@ -301,9 +303,7 @@ def suite_html(
     )
     parts.append(f"<ul>{items}</ul>")
     for column in (c for c in board.columns if c.suite == suite):
-        groups = list(suite_groups(first, members))
-        if not groups:
-            continue
+        groups = list(suite_groups(first, members))  # none: the suite labels no member, only "all" is shown
         head = "".join(f"<th>{esc(h)}</th>" for h in ["entry", *groups, "all"])
         body = ""
         for r in rows:
@@ -314,7 +314,7 @@ def suite_html(
                 + "".join(f"<td class='num'>{esc(_cell_text(c))}</td>" for c in values)
                 + "</tr>"
             )
-        parts.append(f"<h2>{esc(heading(column))} by {esc(key)}</h2>")
+        parts.append(f"<h2>{esc(heading(column))}{f' by {esc(key)}' if groups else ''}</h2>")
         parts.append(
             "<p class='ci'>The mean over each group's member tasks of their mean item score, 95% bootstrap CI "
             "over test items.</p>"
@@ -325,8 +325,9 @@ def suite_html(
     for r in rows:
         for score, figures in sorted(((r.suites.get(suite) or {}).get("generalization") or {}).items()):
             if isinstance(figures, dict) and "critical" in figures:
-                share = (figures.get("critical_frequency") or {}).get(str(figures["critical"]))
-                sure = "" if share is None else f" (in {share:.0%} of resamples)"
+                shares = figures.get("critical_frequency")
+                share = shares.get(str(figures["critical"])) if isinstance(shares, dict) else None
+                sure = f" (in {share:.0%} of resamples)" if isinstance(share, (int, float)) else ""
                 critical.append(
                     f"<tr><td>{esc(r.entry)}</td><td>{esc(score)}</td>"
                     f"<td>{esc(figures['critical'] if figures['critical'] is not None else 'no gap')}{esc(sure)}</td></tr>"

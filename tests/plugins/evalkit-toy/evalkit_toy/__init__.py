@@ -117,7 +117,7 @@ def evalkit_register_suites(register):
             ("toy_reverse", "toy_reverse_long"),
             groups={"toy_reverse": "short", "toy_reverse_long": "long"},
             group_key="size",
-            group_order=("short", "long"),
+            group_order=("long", "short"),  # not the members' order: the suite's own order must win
             description="the two reversal tasks, grouped by string size",
         )
     )
