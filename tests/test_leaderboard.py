@@ -88,6 +88,10 @@ def test_run_skips_finished_entries_and_resumes_a_partial_one(board_run):
     assert [line.split(":")[1].strip().split(" ")[0] for line in again.stdout.splitlines() if ": " in line][
         :3
     ] == ["done"] * 3
+    respelled = cli(paths, "leaderboard", "run", str(board), "--results", f"{root / 'results'}/./")
+    assert respelled.returncode == 0 and respelled.stdout.count(": done (results of this config") == 3, (
+        respelled.stdout
+    )
     # Kill "noisy" half-way: no results.json, half of one task's records.
     noisy = root / "results" / "noisy"
     (noisy / "results.json").unlink()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,8 @@ def run_entries(board: Any, results: str, overrides: dict[str, str]) -> int:
     for entry in board.entries:
         resolved = resolve_run(board.run_config(entry, results), {**entry.overrides, **overrides}, host)
         done = Path(resolved.config.output_dir) / "results.json"
-        if done.is_file() and _run_hash(done) == resolved.run_hash:
+        rehash = functools.partial(_rehash, board, entry, results, overrides)
+        if done.is_file() and _finished(done, resolved.run_hash, rehash):
             print(f"{entry.name}: done (results of this config in {done.parent})")
             continue
         print(f"{entry.name}: running into {resolved.config.output_dir}")
@@ -80,8 +82,26 @@ def run_entries(board: Any, results: str, overrides: dict[str, str]) -> int:
     return status
 
 
-def _run_hash(path: Path) -> str | None:
+def _rehash(board: Any, entry: Any, results: str, overrides: dict[str, str], output_dir: str) -> str:
+    """The run hash of ``entry`` had its output directory been spelled ``output_dir``."""
+    from evalkit.plugins import get_host
+    from evalkit.resolve import resolve_run
+
+    given = {**entry.overrides, **overrides, "output_dir": output_dir}
+    return resolve_run(board.run_config(entry, results), given, get_host()).run_hash
+
+
+def _finished(path: Path, run_hash: str, rehash: Any) -> bool:
+    """Whether ``path`` holds results of this very config. The output directory is part of the run hash, so
+    results written to the same folder spelled another way (relative vs absolute, ``./``) count as this
+    config's when the hash matches with the stored spelling."""
     try:
-        return json.loads(path.read_text(encoding="utf-8")).get("run_hash")
+        stored = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         raise UserError(f"{path} cannot be read; delete it to rerun that entry") from None
+    if stored.get("run_hash") == run_hash:
+        return True
+    stored_dir = (stored.get("config") or {}).get("output_dir") if isinstance(stored, dict) else None
+    if not isinstance(stored_dir, str) or Path(stored_dir).resolve() != path.parent.resolve():
+        return False
+    return rehash(stored_dir) == stored.get("run_hash")
