@@ -77,6 +77,11 @@ class ResolvedRun:
 
 def resolve_run(user: ConfigDict, overrides: Mapping[str, str], host: PluginHost) -> ResolvedRun:
     """Merge defaults under the user's config, apply overrides, validate, lock and hash."""
+    if "entries" in user and "columns" in user:
+        raise UserError(
+            "this is a leaderboard config (it has entries and columns); run it with `evalkit leaderboard run CONFIG "
+            "--results DIR`"
+        )
     for key in user:
         if key not in RUN_KEYS:
             raise UserError(_unknown_key_message(key, list(RUN_KEYS)))

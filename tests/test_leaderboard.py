@@ -188,6 +188,26 @@ def test_mixed_task_versions_are_refused_naming_both(board_run, tmp_path):
         ({"rank_by": 'mean"\n    c.judge = "x'}, None, "judge must be a model section with a `name`"),
         ({}, "judge", "entry 'perfect' was rated by no judge but entry 'noisy' by judge 'fake' (config abc)"),
         (
+            {},
+            "all_configs",
+            "entry 'perfect' was run with tasks.toy_reverse.num_items=41 but the leaderboard sets 40",
+        ),
+        (
+            {"extra": 'ConfigDict({"title": "s", "suite": "toy_reverse", "score": "exact_match"}),'},
+            None,
+            "column 's' names 'toy_reverse' as a suite, but it is a task; use tasks=('toy_reverse',)",
+        ),
+        (
+            {"extra": 'ConfigDict({"title": "s", "tasks": "toy_choice", "score": "accuracy"}),'},
+            "samples",
+            "has no items with score 'accuracy' (its scores: acc, logprob_gold)",
+        ),
+        (
+            {"extra": 'ConfigDict({"title": "s", "tasks": "toy_choice", "socre": "acc"}),'},
+            None,
+            "column 3 has unknown key 'socre'",
+        ),
+        (
             {"rank_by": 'mean"\n    c.judge = ConfigDict({"name": "fake"})  #'},
             None,
             "the leaderboard's judge is 'fake' but entry 'perfect' was rated by no judge",
@@ -211,13 +231,19 @@ def test_bad_leaderboards_are_one_sentence(board_run, tmp_path, fields, change, 
     root, _, paths = board_run
     board = write_board(tmp_path / "board.py", **fields)
     results = tmp_path / "results"
-    copy_results(root / "results", results, pattern="results.json")
+    copy_results(root / "results", results, pattern="*" if change == "samples" else "results.json")
     if change == "missing_results":
         (results / "noisier" / "results.json").unlink()
     if change == "config":
         data = json.loads((results / "noisy" / "results.json").read_text())
         data["tasks"]["toy_reverse"]["config"]["num_items"] = 41
         (results / "noisy" / "results.json").write_text(json.dumps(data))
+    if change == "all_configs":  # every entry alike, but not as the board says: a run-time override
+        for name in ("perfect", "noisy", "noisier"):
+            data = json.loads((results / name / "results.json").read_text())
+            data["tasks"]["toy_reverse"]["config"]["num_items"] = 41
+            data["config"]["tasks"]["toy_reverse"]["num_items"] = 41
+            (results / name / "results.json").write_text(json.dumps(data))
     if change == "judge":
         data = json.loads((results / "noisy" / "results.json").read_text())
         data["judge"] = {"name": "fake", "plugin": "evalkit", "config_hash": "abc"}
@@ -460,3 +486,35 @@ def test_the_board_judge_rates_every_entry(tmp_path):
         cfg = loaded.run_config(entry, str(tmp_path / "results"))
         assert cfg.judge.to_dict() == {"name": "fake", "error_rate": 0.1}
         assert cfg.output_dir == f"{tmp_path / 'results'}/{entry.name}"
+
+
+def test_run_checks_every_entry_first_and_keeps_what_is_compared_fixed(board_run, tmp_path):
+    """A typo in the last entry stops `leaderboard run` before the first entry runs, naming the entry; an
+    override of what the board compares (tasks, model, seed, judge) is refused; `evalkit run` of a
+    leaderboard config says to use `evalkit leaderboard run`."""
+    _, _, paths = board_run
+    board = write_board(tmp_path / "board.py")
+    text = board.read_text().replace('"model.error_rate=0.6"', '"model.eror_rate=0.6"')
+    board.write_text(text)
+    results = tmp_path / "results"
+    res = cli(paths, "leaderboard", "run", str(board), "--results", str(results))
+    assert res.returncode == 2 and "entry 'noisier': unknown config key 'model.eror_rate'" in res.stderr
+    assert not results.exists()  # nothing ran
+    good = write_board(tmp_path / "good.py")
+    res = cli(
+        paths,
+        "leaderboard",
+        "run",
+        str(good),
+        "--results",
+        str(results),
+        "--config.tasks.toy_reverse.num_items=4",
+    )
+    assert (
+        res.returncode == 2
+        and "--config.tasks.toy_reverse.num_items would make the results differ" in res.stderr
+    )
+    res = cli(paths, "run", str(good))
+    assert (
+        res.returncode == 2 and "this is a leaderboard config" in res.stderr and "Traceback" not in res.stderr
+    )

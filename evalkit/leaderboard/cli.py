@@ -23,7 +23,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         ),
     )
     actions = p.add_subparsers(dest="action", required=True)
-    run = actions.add_parser("run", help="run the entries that have no results yet, resume partial ones")
+    run = actions.add_parser(
+        "run",
+        help="run the entries that have no results yet, resume partial ones",
+        description=(
+            "Run every entry of CONFIG into RESULTS/<entry>/. --config.KEY=VALUE overrides apply to every entry "
+            "and may set how it runs (data_dir, runtime.*), not what is compared (tasks, model, seed, judge)."
+        ),
+    )
     run.add_argument("config", help="path/to/leaderboard.py[:arg]")
     run.add_argument("--results", required=True, help="directory holding one results directory per entry")
     build = actions.add_parser("build", help="build the site (index.html, task pages, .md, .json)")
@@ -68,10 +75,23 @@ def run_entries(board: Any, results: str, overrides: dict[str, str]) -> int:
     from evalkit.plugins import get_host
     from evalkit.resolve import resolve_run
 
+    compared = sorted(k for k in overrides if k.split(".")[0] in COMPARED)
+    if compared:
+        raise UserError(
+            f"--config.{compared[0]} would make the results differ from the leaderboard's config; change the "
+            "leaderboard config instead (overrides may set data_dir and runtime.*)"
+        )
     host = get_host()
+    runs = []
+    for entry in board.entries:  # every entry is checked before any runs, so a typo costs no run
+        try:
+            runs.append(
+                (entry, resolve_run(board.run_config(entry, results), {**entry.overrides, **overrides}, host))
+            )
+        except UserError as exc:
+            raise UserError(f"entry {entry.name!r}: {exc}") from exc
     status = 0
-    for entry in board.entries:
-        resolved = resolve_run(board.run_config(entry, results), {**entry.overrides, **overrides}, host)
+    for entry, resolved in runs:
         done = Path(resolved.config.output_dir) / "results.json"
         rehash = functools.partial(_rehash, board, entry, results, overrides)
         if done.is_file() and _finished(done, resolved.run_hash, rehash):
@@ -80,6 +100,9 @@ def run_entries(board: Any, results: str, overrides: dict[str, str]) -> int:
         print(f"{entry.name}: running into {resolved.config.output_dir}")
         status = max(status, run_resolved(host, resolved))
     return status
+
+
+COMPARED = ("tasks", "model", "seed", "judge")  # run config sections that decide what a leaderboard compares
 
 
 def _rehash(board: Any, entry: Any, results: str, overrides: dict[str, str], output_dir: str) -> str:

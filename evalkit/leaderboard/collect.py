@@ -71,12 +71,12 @@ def build_table(board: Leaderboard, results_dir: str | Path) -> list[Row]:
     """Rows in rank order (best first), each with cells, provenance and the test against the next row."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
-        raise UserError(
-            f"results directory {results_dir} does not exist; pass the --results of `leaderboard run`"
-        )
+        what = "is not a directory" if results_dir.exists() else "does not exist"
+        raise UserError(f"results directory {results_dir} {what}; pass the --results of `leaderboard run`")
     _records.cache_clear()  # files may have changed since an earlier build in this process
     loaded = {e.name: _read(results_dir, e.name) for e in board.entries}
     _check_same_tasks(loaded)
+    _check_board_config(board, loaded)
     _check_same_judge(loaded, board.judge)
     members = _column_members(board, loaded)
     scores: ItemScores = {}
@@ -165,6 +165,11 @@ def _column_members(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str, 
         labelled: dict[str, str] = {}
         for name, (_, data) in loaded.items():
             suite = (data.get("suites") or {}).get(column.suite)
+            if column.suite in data["tasks"] and suite is None:
+                raise UserError(
+                    f"column {column.title!r} names {column.suite!r} as a suite, but it is a task; use "
+                    f"tasks=({column.suite!r},) in the column"
+                )
             if not isinstance(suite, dict) or not isinstance(suite.get("tasks"), list) or not suite["tasks"]:
                 raise UserError(
                     f"entry {name!r} has no results for suite {column.suite!r}; rerun it with the suite"
@@ -223,9 +228,20 @@ def _item_scores(
         sums.setdefault(item_of(rec), []).append(float(value))
     if not sums:
         where = f" in group {'='.join(column.group)}" if column.group else ""
+        scores = sorted({s for rec in records for s in (rec.get("scores") or {})})
+        known = f"its scores: {', '.join(scores) or 'none'}"
+        if column.group:
+            values = sorted(
+                {
+                    str(v)
+                    for rec in records
+                    if (v := (rec.get("groups") or {}).get(column.group[0])) is not None
+                }
+            )
+            known += f"; its {column.group[0]} groups: {', '.join(values) or 'none'}"
         raise UserError(
-            f"entry {name!r}: task {label!r} has no items with score {column.score!r}{where}; fix column "
-            f"{column.title!r} (its score or group)"
+            f"entry {name!r}: task {label!r} has no items with score {column.score!r}{where} ({known}); fix "
+            f"column {column.title!r}"
         )
     return {item: float(np.mean(v)) for item, v in sums.items()}
 
@@ -245,6 +261,53 @@ def suite_groups(suite: dict[str, Any], members: tuple) -> dict[str, tuple]:
 
 
 # --- checks ----------------------------------------------------------------------------------------
+
+
+def _check_board_config(board: Leaderboard, loaded: dict[str, tuple[Path, dict[str, Any]]]) -> None:
+    """The results are of this leaderboard's config: every task key, model key and the seed the board sets
+    (the entry's overrides aside, which the run applied on top) have the stored values. A `--config` override
+    at run time or a config edited since is refused with a sentence naming the key; keys the board leaves to
+    the defaults are not compared (another plugin version may add them)."""
+    for entry in board.entries:
+        _, data = loaded[entry.name]
+        stored = data.get("config") if isinstance(data.get("config"), dict) else {}
+        tasks = stored.get("tasks") if isinstance(stored.get("tasks"), dict) else {}
+        suites = data.get("suites") if isinstance(data.get("suites"), dict) else {}
+        overridden = set(entry.overrides)
+        wanted: list[tuple[str, Any, Any]] = [("seed", board.seed, stored.get("seed"))]
+        for key, value in _flat(entry.model).items():
+            wanted.append((f"model.{key}", value, _flat(stored.get("model") or {}).get(key, _MISSING)))
+        for label, keys in board.tasks.items():
+            if label in tasks:
+                targets = {label: label}
+            elif isinstance(
+                suites.get(label), dict
+            ):  # a suite: its keys went to the members not listed alone
+                members = [t for t in suites[label].get("tasks") or [] if t not in board.tasks]
+                targets = {t: label for t in members}
+                keys = {k: v for k, v in keys.items() if k not in ("groups", "suite")}
+            else:
+                continue  # no results for it at all: the column checks say so
+            for member, source in targets.items():
+                have = _flat(tasks.get(member) or {})
+                for key, value in _flat(keys).items():
+                    wanted.append((f"tasks.{source}.{key}", value, have.get(key, _MISSING)))
+        for key, value, got in wanted:
+            if key in overridden or got is _MISSING or _json(value) == _json(got):
+                continue
+            raise UserError(
+                f"entry {entry.name!r} was run with {key}={_json(got)!r} but the leaderboard sets {_json(value)!r} "
+                "(a --config override at `leaderboard run`, or a config edited since?); rerun the entry with "
+                "`evalkit leaderboard run`"
+            )
+
+
+_MISSING = object()
+
+
+def _json(value: Any) -> Any:
+    """A value as results.json holds it (tuples as lists), for comparing a config with stored results."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _check_same_judge(loaded: dict[str, tuple[Path, dict[str, Any]]], wanted: dict[str, Any] | None) -> None:

@@ -168,6 +168,8 @@ def load_leaderboard(spec: str) -> Leaderboard:
             f"lower-is-better; rank by one column (rank_by={up!r}) or give the columns one direction"
         )
     judge = _plain(cfg.get("judge")) or None
+    if isinstance(judge, dict) and judge.get("name") == "":
+        judge = None  # as in a run config: name '' means no judge
     if judge is not None and (not isinstance(judge, dict) or not judge.get("name")):
         raise UserError(
             f"leaderboard {path}: judge must be a model section with a `name` (as a run config's judge), or left out"
@@ -228,6 +230,13 @@ def _entry(path: str, i: int, raw: Any) -> Entry:
 
 def _column(path: str, i: int, raw: Any, tasks: dict[str, Any]) -> Column:
     data = _plain(raw)
+    if isinstance(data, dict):  # a misspelt key is named before the keys it was meant to be are missed
+        extra = sorted(set(data) - {"title", "score", "tasks", "suite", "group", "higher_is_better"})
+        if extra:
+            raise UserError(
+                f"leaderboard {path}: column {i} has unknown key {extra[0]!r}; use title, score, tasks, suite, group, "
+                "higher_is_better"
+            )
     if (
         not isinstance(data, dict)
         or "score" not in data
@@ -263,12 +272,6 @@ def _column(path: str, i: int, raw: Any, tasks: dict[str, Any]) -> Column:
                 f"leaderboard {path}: column {i} group {data['group']!r} must read 'key=value', e.g. 'split=ood'"
             )
         group = (key, value)
-    extra = sorted(set(data) - {"title", "score", "tasks", "suite", "group", "higher_is_better"})
-    if extra:
-        raise UserError(
-            f"leaderboard {path}: column {i} has unknown key {extra[0]!r}; use title, score, tasks, suite, group, "
-            "higher_is_better"
-        )
     higher = data.get("higher_is_better", True)
     if not isinstance(higher, bool):
         raise UserError(

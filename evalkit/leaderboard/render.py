@@ -317,7 +317,7 @@ def suite_html(
         parts.append(f"<h2>{esc(heading(column))}{f' by {esc(key)}' if groups else ''}</h2>")
         parts.append(
             "<p class='ci'>The mean over each group's member tasks of their mean item score, 95% bootstrap CI "
-            "over test items.</p>"
+            "over test items; “all”: over every member (the headline column).</p>"
         )
         parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
     parts += [f"<img src='{esc(src)}' alt='{esc(src)}'>" for src in images]
