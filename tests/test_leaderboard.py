@@ -381,7 +381,8 @@ def test_a_lower_is_better_column_ranks_and_sorts_lowest_first(board_run, tmp_pa
     assert data["higher_is_better"] is False and data["columns"][-1]["higher_is_better"] is False
     markdown = (site / "leaderboard.md").read_text()
     assert "misses ↓" in markdown and "lower first" in markdown
-    assert "data-lower>misses ↓</th>" in (site / "index.html").read_text()
+    index = (site / "index.html").read_text()
+    assert "data-lower>misses ↓</th>" in index and "title='40 test items'" in index  # toy_reverse's 40 items
 
     from selenium.webdriver.common.by import By
 

@@ -207,7 +207,7 @@ def index_html(
         ]
         for c in row.cells.values():
             cells.append(
-                f"<td class='num' data-sort='{esc(float(c.value))}'>{esc(fmt(c.value))} "
+                f"<td class='num' data-sort='{esc(float(c.value))}' title='{esc(c.n)} test items'>{esc(fmt(c.value))} "
                 f"<span class='ci'>[{esc(fmt(c.ci_low))}, {esc(fmt(c.ci_high))}]</span></td>"
             )
         if board.rank_by == "mean":
@@ -230,7 +230,7 @@ def index_html(
     parts = [
         f"<h1>{esc(board.title)}</h1>",
         f"<p>Ranked by {esc(_direction(board))}; click a column to sort. Each value is the mean item "
-        "score (probe seeds averaged per item) with its 95% bootstrap CI over test items; ↓ marks a column "
+        "score (probe seeds averaged per item) with its 95% bootstrap CI over test items (hover: how many); ↓ marks a column "
         "where lower is better. “vs next”, in rank order: paired bootstrap of the ranking figure against the "
         f"row ranked below ({esc(board.bootstrap_resamples)} resamples, seed {esc(board.seed)}): "
         "<span class='sig'>&gt;</span> better at p &lt; 0.05, <span class='tie'>≈</span> not separated.</p>",
