@@ -382,26 +382,20 @@ def _renders_and_sorts_in_a_browser(site: Path, ranked: list[str]) -> None:
     """The two-plugin site in headless chromium: the rows render in rank order, a header click reverses
     them and a second restores them, and the task page of the other plugin opens."""
     from selenium.webdriver.common.by import By
-    from test_leaderboard import _browser
+    from test_leaderboard import _browser, board_entries
 
     browser = _browser()
     try:
         browser.get((site / "index.html").as_uri())
 
-        def entries() -> list[str]:
-            return [
-                r.get_attribute("data-entry")
-                for r in browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")
-            ]
-
-        assert entries() == ranked
+        assert board_entries(browser) == ranked
         rank = next(
             h for h in browser.find_elements(By.CSS_SELECTOR, "#board th") if h.text.startswith("rank")
         )
         rank.click()
-        assert entries() == ranked[::-1]
+        assert board_entries(browser) == ranked[::-1]
         rank.click()
-        assert entries() == ranked
+        assert board_entries(browser) == ranked
         browser.find_element(By.LINK_TEXT, "scylla_probe_find_maximum").click()
         assert browser.find_element(By.TAG_NAME, "h1").text == "scylla_probe_find_maximum"
     finally:

@@ -284,6 +284,13 @@ def _browser():
     return webdriver.Chrome(service=Service(driver), options=options)
 
 
+def board_entries(browser) -> list[str]:
+    """The entries of the page's table#board, in the order the rows are shown."""
+    from selenium.webdriver.common.by import By
+
+    return [r.get_attribute("data-entry") for r in browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")]
+
+
 def test_page_renders_sorts_and_never_runs_planted_html(board_run, tmp_path):
     """In a real browser: the table renders, a header click reorders rows (and a second click reverses
     them), and HTML planted in configs and result files is shown as text, never run."""
@@ -305,20 +312,16 @@ def test_page_renders_sorts_and_never_runs_planted_html(board_run, tmp_path):
     try:
         browser.get((site / "index.html").as_uri())
 
-        def entries() -> list[str]:
-            rows = browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")
-            return [r.get_attribute("data-entry") for r in rows]
-
-        assert entries() == ["perfect", "noisy", "noisier"]
+        assert board_entries(browser) == ["perfect", "noisy", "noisier"]
         headers = browser.find_elements(By.CSS_SELECTOR, "#board th")
         header = next(h for h in headers if h.text.startswith("choice"))
         rank = next(h for h in headers if h.text.startswith("rank"))
         rank.click()  # descending by rank: the last row first
-        assert entries() == ["noisier", "noisy", "perfect"]
+        assert board_entries(browser) == ["noisier", "noisy", "perfect"]
         rank.click()
-        assert entries() == ["perfect", "noisy", "noisier"]
+        assert board_entries(browser) == ["perfect", "noisy", "noisier"]
         header.click()  # all three tie on choice accuracy: a stable sort keeps the order
-        assert sorted(entries()) == ["noisier", "noisy", "perfect"]
+        assert sorted(board_entries(browser)) == ["noisier", "noisy", "perfect"]
         assert browser.execute_script("return window.pwned === undefined")
         assert browser.find_elements(By.TAG_NAME, "img") == []
         assert len(browser.find_elements(By.TAG_NAME, "script")) == 1
@@ -390,22 +393,16 @@ def test_a_lower_is_better_column_ranks_and_sorts_lowest_first(board_run, tmp_pa
     try:
         browser.get((site / "index.html").as_uri())
 
-        def entries() -> list[str]:
-            return [
-                r.get_attribute("data-entry")
-                for r in browser.find_elements(By.CSS_SELECTOR, "#board tbody tr")
-            ]
-
-        ranked = entries()
+        ranked = board_entries(browser)
         headers = browser.find_elements(By.CSS_SELECTOR, "#board th")
         misses = next(h for h in headers if h.text.startswith("misses"))
         both = next(h for h in headers if h.text.startswith("both"))
         both.click()  # higher is better: the highest first
-        assert entries()[0] == "perfect"
+        assert board_entries(browser)[0] == "perfect"
         misses.click()  # lower is better: the lowest first, as ranked
-        assert entries() == ranked
+        assert board_entries(browser) == ranked
         misses.click()
-        assert entries() == ranked[::-1]
+        assert board_entries(browser) == ranked[::-1]
     finally:
         browser.quit()
 
