@@ -174,11 +174,19 @@ def cmd_run(host, spec: str, overrides: dict[str, str], print_only: bool = False
     from evalkit.resolve import resolve_run
 
     resolved = resolve_run(load_config_file(spec), overrides, host)
-    cfg = resolved.config
-    print(json.dumps({"run_hash": resolved.run_hash, "config": cfg.to_dict()}, indent=2, default=str))
+    _print_resolved(resolved)
     if print_only:
         return 0
     return run_resolved(host, resolved)
+
+
+def _print_resolved(resolved) -> None:
+    """The resolved config and its run hash, as JSON (what `--print-config` shows)."""
+    print(
+        json.dumps(
+            {"run_hash": resolved.run_hash, "config": resolved.config.to_dict()}, indent=2, default=str
+        )
+    )
 
 
 def cmd_train(host, spec: str, overrides: dict[str, str], print_only: bool = False) -> int:
@@ -193,11 +201,7 @@ def cmd_train(host, spec: str, overrides: dict[str, str], print_only: bool = Fal
     if not entries:
         raise UserError("none of the config's tasks trains probe models; use `evalkit run` to evaluate them")
     if print_only:
-        print(
-            json.dumps(
-                {"run_hash": resolved.run_hash, "config": resolved.config.to_dict()}, indent=2, default=str
-            )
-        )
+        _print_resolved(resolved)
         return 0
     _start_distributed(resolved.config)
     writable_dir(resolved.config.output_dir, "--config.output_dir")

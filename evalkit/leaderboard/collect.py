@@ -56,9 +56,8 @@ class Row:
     provenance: dict[str, Any] = dataclasses.field(default_factory=dict)
     tasks: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # label -> results.json entry
     column_tasks: dict[str, tuple] = dataclasses.field(default_factory=dict)  # column title -> task labels
-    suites: dict[str, dict[str, Any]] = dataclasses.field(
-        default_factory=dict
-    )  # suite label -> results.json entry
+    # suite label -> results.json entry
+    suites: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     # suite column title -> {the suite's group label (e.g. a complexity level): the column over its members}
     suite_cells: dict[str, dict[str, Cell]] = dataclasses.field(default_factory=dict)
 
@@ -275,8 +274,9 @@ def _check_board_config(board: Leaderboard, loaded: dict[str, tuple[Path, dict[s
         suites = data.get("suites") if isinstance(data.get("suites"), dict) else {}
         overridden = set(entry.overrides)
         wanted: list[tuple[str, Any, Any]] = [("seed", board.seed, stored.get("seed"))]
+        stored_model = _flat(stored.get("model") or {})
         for key, value in _flat(entry.model).items():
-            wanted.append((f"model.{key}", value, _flat(stored.get("model") or {}).get(key, _MISSING)))
+            wanted.append((f"model.{key}", value, stored_model.get(key, _MISSING)))
         for label, keys in board.tasks.items():
             if label in tasks:
                 targets = {label: label}
